@@ -1,0 +1,78 @@
+"""mrecordlog: a multi-queue write-ahead record log, byte-compatible with
+Quickwit's mrecordlog 0.5, and the reference its other implementations are
+checked against.
+
+The public API, re-exported; nothing else lives here.
+"""
+
+from mrecordlog._codec import ChecksumProfile
+from mrecordlog._recovery import Damage, RecoveryReport
+from mrecordlog._storage import OsStorage, Storage, StorageFile
+from mrecordlog.errors import (
+    ChecksumProfileMismatch,
+    CorruptionError,
+    FileSizeMismatch,
+    InvalidArgument,
+    LogClosed,
+    LogFailed,
+    MissingQueue,
+    MRecordLogError,
+    PositionInPast,
+    PositionOverflow,
+    QueueAlreadyExists,
+    QueueModifiedDuringIteration,
+    RecordDecodeError,
+    StorageError,
+)
+from mrecordlog.inspection import Inspection, LogState, QueueState, inspect_log
+from mrecordlog.log import MultiRecordLog
+from mrecordlog.outcomes import (
+    AppendOutcome,
+    CreateQueueOutcome,
+    DeleteQueueOutcome,
+    QueueSummary,
+    Record,
+    ResourceUsage,
+    TruncateOutcome,
+)
+from mrecordlog.policy import Always, DoNothing, OnDelay, PersistAction, PersistPolicy
+
+__all__ = [
+    "Always",
+    "AppendOutcome",
+    "ChecksumProfile",
+    "ChecksumProfileMismatch",
+    "CorruptionError",
+    "CreateQueueOutcome",
+    "Damage",
+    "DeleteQueueOutcome",
+    "DoNothing",
+    "FileSizeMismatch",
+    "Inspection",
+    "InvalidArgument",
+    "LogClosed",
+    "LogFailed",
+    "LogState",
+    "MRecordLogError",
+    "MissingQueue",
+    "MultiRecordLog",
+    "OnDelay",
+    "OsStorage",
+    "PersistAction",
+    "PersistPolicy",
+    "PositionInPast",
+    "PositionOverflow",
+    "QueueAlreadyExists",
+    "QueueModifiedDuringIteration",
+    "QueueState",
+    "QueueSummary",
+    "Record",
+    "RecordDecodeError",
+    "RecoveryReport",
+    "ResourceUsage",
+    "Storage",
+    "StorageError",
+    "StorageFile",
+    "TruncateOutcome",
+    "inspect_log",
+]

@@ -1,0 +1,274 @@
+"""Pure codecs: checksum profiles, frame headers and the multiplexed records.
+
+Nothing here does I/O or knows about files; every function maps bytes to
+values and back. The byte layout is specified in ``spec/FORMAT.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import crc32c as _crc32c
+
+from mrecordlog.errors import InvalidArgument, RecordDecodeError
+
+BLOCK_NUM_BYTES: Final = 32768
+FRAME_HEADER_NUM_BYTES: Final = 7
+RECORD_HEADER_NUM_BYTES: Final = 11
+APPEND_ENTRY_HEADER_NUM_BYTES: Final = 12
+
+MAX_U64: Final = 2**64 - 1
+# The next position of a queue must fit in u64 (it is written in position
+# records), so the last position a record can take is one below MAX_U64.
+MAX_RECORD_POSITION: Final = MAX_U64 - 1
+MAX_QUEUE_NAME_BYTES: Final = 0xFFFF
+MAX_PAYLOAD_BYTES: Final = 0xFFFFFFFF
+
+_U64 = struct.Struct("<Q")
+_FRAME_HEADER = struct.Struct("<IHB")
+_RECORD_HEADER = struct.Struct("<BQH")
+_ENTRY_HEADER = struct.Struct("<QI")
+
+
+class ChecksumProfile(enum.Enum):
+    """How a frame's checksum is computed (over the type byte, then the payload)."""
+
+    CRC32 = "crc32"  # IEEE 802.3 / zlib: what mrecordlog 0.5 writes
+    CRC32C = "crc32c"  # Castagnoli
+
+    @classmethod
+    def parse(cls, value: str | ChecksumProfile) -> ChecksumProfile:
+        if isinstance(value, ChecksumProfile):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidArgument(f"unknown checksum profile {value!r} (expected 'crc32' or 'crc32c')") from None
+
+
+# The checksum of the one-byte frame type is the seed of the payload's checksum;
+# precomputing the four seeds saves a call per frame.
+_CRC32_SEEDS: Final = {t: zlib.crc32(bytes([t])) for t in range(256)}
+_CRC32C_SEEDS: Final = {t: _crc32c.crc32c(bytes([t])) for t in range(256)}
+
+
+def frame_checksum(profile: ChecksumProfile, frame_type: int, payload: bytes | memoryview) -> int:
+    """Checksum of a frame: CRC over the frame-type byte followed by the payload."""
+    if profile is ChecksumProfile.CRC32:
+        return zlib.crc32(payload, _CRC32_SEEDS[frame_type])
+    return int(_crc32c.crc32c(payload, _CRC32C_SEEDS[frame_type]))
+
+
+class FrameType(enum.IntEnum):
+    FULL = 1
+    FIRST = 2
+    MIDDLE = 3
+    LAST = 4
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """The 7-byte frame header: checksum u32 LE, payload length u16 LE, type u8.
+
+    ``frame_type`` is kept as the raw byte so that a header with an unknown type
+    can still be represented and reported.
+    """
+
+    checksum: int
+    length: int
+    frame_type: int
+
+    def encode(self) -> bytes:
+        return _FRAME_HEADER.pack(self.checksum, self.length, self.frame_type)
+
+    @classmethod
+    def decode(cls, data: bytes | memoryview, offset: int = 0) -> FrameHeader:
+        checksum, length, frame_type = _FRAME_HEADER.unpack_from(data, offset)
+        return cls(checksum, length, frame_type)
+
+
+def encode_frame(profile: ChecksumProfile, frame_type: FrameType, payload: bytes | memoryview) -> bytes:
+    """Header followed by payload."""
+    header = _FRAME_HEADER.pack(frame_checksum(profile, frame_type, payload), len(payload), frame_type)
+    return header + bytes(payload)
+
+
+class RecordType(enum.IntEnum):
+    TRUNCATE = 1
+    RECORD_POSITION = 2
+    DELETE_QUEUE = 3
+    APPEND_RECORDS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TruncateRecord:
+    """Removes the queue's records up to and including ``position``."""
+
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPositionRecord:
+    """Creates the queue if needed and states its next position (for an empty queue)."""
+
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteQueueRecord:
+    """Deletes the queue; ``position`` is its next position at deletion."""
+
+    queue: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRecordsRecord:
+    """One atomic batch: ``entries`` are (position, payload) in write order."""
+
+    queue: str
+    position: int
+    entries: tuple[tuple[int, bytes], ...]
+
+
+MultiplexedRecord = TruncateRecord | RecordPositionRecord | DeleteQueueRecord | AppendRecordsRecord
+
+
+def encode_queue_name(queue: str) -> bytes:
+    """UTF-8 bytes of a queue name, checked against the u16 length field."""
+    try:
+        name = queue.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"queue name is not encodable as UTF-8: {exc}", queue=queue) from None
+    if len(name) > MAX_QUEUE_NAME_BYTES:
+        raise InvalidArgument(
+            f"queue name is {len(name)} UTF-8 bytes long; the limit is {MAX_QUEUE_NAME_BYTES}",
+            queue=queue,
+        )
+    return name
+
+
+def _check_u64(position: int, what: str) -> None:
+    if not 0 <= position <= MAX_U64:
+        raise InvalidArgument(f"{what} {position} is outside the unsigned 64-bit range")
+
+
+def _header(record_type: RecordType, position: int, queue: str) -> bytes:
+    _check_u64(position, "position")
+    name = encode_queue_name(queue)
+    return _RECORD_HEADER.pack(record_type, position, len(name)) + name
+
+
+def encode_append_records(queue: str, position: int, payloads: Sequence[bytes | bytearray | memoryview]) -> bytes:
+    """Encode an AppendRecords record whose entries take consecutive positions
+    from ``position``. This is the append hot path: one join, no intermediate
+    record object."""
+    parts = [_header(RecordType.APPEND_RECORDS, position, queue)]
+    pack = _ENTRY_HEADER.pack
+    for offset, payload in enumerate(payloads):
+        size = len(payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise InvalidArgument(f"payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit", queue=queue)
+        parts.append(pack(position + offset, size))
+        parts.append(payload)  # type: ignore[arg-type]  # join accepts any buffer
+    return b"".join(parts)
+
+
+def encode_record(record: MultiplexedRecord) -> bytes:
+    """Encode any multiplexed record (see ``spec/FORMAT.md``, Records)."""
+    if isinstance(record, AppendRecordsRecord):
+        parts = [_header(RecordType.APPEND_RECORDS, record.position, record.queue)]
+        for position, payload in record.entries:
+            _check_u64(position, "entry position")
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise InvalidArgument(f"payload of {len(payload)} bytes is too large", queue=record.queue)
+            parts.append(_ENTRY_HEADER.pack(position, len(payload)))
+            parts.append(payload)
+        return b"".join(parts)
+    if isinstance(record, TruncateRecord):
+        return _header(RecordType.TRUNCATE, record.position, record.queue)
+    if isinstance(record, RecordPositionRecord):
+        return _header(RecordType.RECORD_POSITION, record.position, record.queue)
+    return _header(RecordType.DELETE_QUEUE, record.position, record.queue)
+
+
+def decode_append_entries(body: bytes | memoryview, base_offset: int = 0) -> tuple[tuple[int, bytes], ...]:
+    """Decode an AppendRecords body: repeated (position u64, length u32, bytes).
+
+    Raises ``RecordDecodeError`` if the lengths do not add up exactly.
+    """
+    entries: list[tuple[int, bytes]] = []
+    cursor = 0
+    end = len(body)
+    unpack = _ENTRY_HEADER.unpack_from
+    while cursor < end:
+        if end - cursor < APPEND_ENTRY_HEADER_NUM_BYTES:
+            raise RecordDecodeError(
+                f"{end - cursor} trailing bytes cannot hold an entry header",
+                offset=base_offset + cursor,
+            )
+        position, size = unpack(body, cursor)
+        cursor += APPEND_ENTRY_HEADER_NUM_BYTES
+        if end - cursor < size:
+            raise RecordDecodeError(
+                f"entry declares {size} payload bytes but {end - cursor} remain",
+                offset=base_offset + cursor - APPEND_ENTRY_HEADER_NUM_BYTES,
+            )
+        entries.append((position, bytes(body[cursor : cursor + size])))
+        cursor += size
+    return tuple(entries)
+
+
+def decode_record(data: bytes | memoryview) -> MultiplexedRecord:
+    """Decode one multiplexed record; raises ``RecordDecodeError`` on any defect."""
+    if len(data) < RECORD_HEADER_NUM_BYTES:
+        raise RecordDecodeError(
+            f"{len(data)} bytes are shorter than the {RECORD_HEADER_NUM_BYTES}-byte record header",
+            offset=0,
+        )
+    record_type, position, name_len = _RECORD_HEADER.unpack_from(data, 0)
+    name_end = RECORD_HEADER_NUM_BYTES + name_len
+    if len(data) < name_end:
+        raise RecordDecodeError(
+            f"queue name of {name_len} bytes runs past the record's end",
+            offset=RECORD_HEADER_NUM_BYTES - 2,
+        )
+    try:
+        queue = bytes(data[RECORD_HEADER_NUM_BYTES:name_end]).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordDecodeError("queue name is not valid UTF-8", offset=RECORD_HEADER_NUM_BYTES + exc.start) from None
+    body = data[name_end:]
+    if record_type == RecordType.APPEND_RECORDS:
+        return AppendRecordsRecord(queue, position, decode_append_entries(body, name_end))
+    if record_type in (RecordType.TRUNCATE, RecordType.RECORD_POSITION, RecordType.DELETE_QUEUE):
+        # mrecordlog 0.5 ignores trailing bytes after these records' names; a
+        # correct writer never produces them, so they mark damage.
+        if len(body):
+            raise RecordDecodeError(f"{len(body)} unexpected bytes after the queue name", offset=name_end)
+        if record_type == RecordType.TRUNCATE:
+            return TruncateRecord(queue, position)
+        if record_type == RecordType.RECORD_POSITION:
+            return RecordPositionRecord(queue, position)
+        return DeleteQueueRecord(queue, position)
+    raise RecordDecodeError(f"unknown record type {record_type}", offset=0)
+
+
+def append_records_num_bytes(queue_name_num_bytes: int, payload_sizes: Sequence[int]) -> int:
+    """Size of an encoded AppendRecords record, without encoding it."""
+    return (
+        RECORD_HEADER_NUM_BYTES
+        + queue_name_num_bytes
+        + APPEND_ENTRY_HEADER_NUM_BYTES * len(payload_sizes)
+        + sum(payload_sizes)
+    )
+
+
+def decode_u64(data: bytes, offset: int = 0) -> int:
+    return int(_U64.unpack_from(data, offset)[0])

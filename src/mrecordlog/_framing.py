@@ -1,0 +1,264 @@
+"""Pure frame logic: records to frames over 32 KiB blocks, and back.
+
+Writing: ``frame_record`` turns one encoded record into the exact bytes the
+writer appends at a given offset in a block (zero padding when fewer than 7
+bytes remain, then Full or First/Middle.../Last frames, never crossing a block).
+
+Reading: ``FrameDecoder`` is a sans-IO state machine in the manner of h11: the
+caller feeds it blocks and pulls events (a frame, a damaged frame, the end of
+the log, or a request for the next block). ``RecordAssembler`` turns frames
+into records. Neither reads a file; ``_wal`` does that.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final
+
+from mrecordlog._codec import (
+    BLOCK_NUM_BYTES,
+    FRAME_HEADER_NUM_BYTES,
+    ChecksumProfile,
+    FrameType,
+    frame_checksum,
+)
+
+_ZERO_HEADER: Final = bytes(FRAME_HEADER_NUM_BYTES)
+_MAX_FRAME_PAYLOAD: Final = BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES
+_FULL: Final = int(FrameType.FULL)
+_FIRST: Final = int(FrameType.FIRST)
+_MIDDLE: Final = int(FrameType.MIDDLE)
+_LAST: Final = int(FrameType.LAST)
+
+
+def frame_record(record: bytes, block_offset: int, profile: ChecksumProfile) -> bytes:
+    """The bytes that write ``record`` starting ``block_offset`` bytes into a block.
+
+    ``block_offset`` is in ``[0, BLOCK_NUM_BYTES)``. The result's length is what
+    mrecordlog 0.5 counts as the bytes written: padding, headers and payload.
+    With exactly 7 bytes left in the block the first frame is a zero-length
+    First frame (the header fills the block).
+    """
+    if not 0 <= block_offset < BLOCK_NUM_BYTES:
+        raise ValueError(f"block offset {block_offset} outside [0, {BLOCK_NUM_BYTES})")
+    view = memoryview(record)
+    total = len(record)
+    parts: list[bytes | memoryview] = []
+    consumed = 0
+    offset = block_offset
+    is_first = True
+    while True:
+        remaining = BLOCK_NUM_BYTES - offset
+        if remaining < FRAME_HEADER_NUM_BYTES:
+            parts.append(bytes(remaining))
+            offset = 0
+            remaining = BLOCK_NUM_BYTES
+        size = min(remaining - FRAME_HEADER_NUM_BYTES, total - consumed)
+        chunk = view[consumed : consumed + size]
+        consumed += size
+        is_last = consumed == total
+        if is_first:
+            frame_type = _FULL if is_last else _FIRST
+        else:
+            frame_type = _LAST if is_last else _MIDDLE
+        checksum = frame_checksum(profile, frame_type, chunk)
+        parts.append(
+            bytes(
+                (
+                    checksum & 0xFF,
+                    (checksum >> 8) & 0xFF,
+                    (checksum >> 16) & 0xFF,
+                    checksum >> 24,
+                    size & 0xFF,
+                    size >> 8,
+                    frame_type,
+                )
+            )
+        )
+        parts.append(chunk)
+        offset = (offset + FRAME_HEADER_NUM_BYTES + size) % BLOCK_NUM_BYTES
+        is_first = False
+        if is_last:
+            return b"".join(parts)
+
+
+def next_block_offset(block_offset: int, num_bytes: int) -> int:
+    """Block offset after appending ``num_bytes`` framed bytes at ``block_offset``."""
+    return (block_offset + num_bytes) % BLOCK_NUM_BYTES
+
+
+class DamageKind(enum.Enum):
+    """How a frame can be damaged, as the reader sees it."""
+
+    INVALID_TYPE = "invalid_frame_type"  # type byte not 1..4: rest of block abandoned
+    LENGTH_PAST_BLOCK = "length_past_block"  # declared length crosses the block: rest abandoned
+    CHECKSUM_MISMATCH = "checksum_mismatch"  # frame dropped, reading continues after it
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    frame_type: int
+    payload: memoryview
+    offset: int  # of the header, within the block
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedFrame:
+    kind: DamageKind
+    offset: int  # of the header, within the block
+    # Bytes of the block the reader skips because of this damage (the frame
+    # itself, or the rest of the block).
+    skipped_num_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfLog:
+    """An all-zero header: nothing after it is part of the log."""
+
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class NeedBlock:
+    """The decoder needs the next block (fewer than 7 bytes left, or the rest of
+    the current block was abandoned)."""
+
+
+NEED_BLOCK: Final = NeedBlock()
+
+FrameEvent = Frame | DamagedFrame | EndOfLog | NeedBlock
+
+
+class FrameDecoder:
+    """Turns blocks into frame events, following mrecordlog 0.5's reader.
+
+    With ``profile=None`` the decoder detects the checksum profile: the first
+    frame whose checksum matches exactly one profile fixes it
+    (``detected_profile``, ``detected_at``).
+    """
+
+    def __init__(self, profile: ChecksumProfile | None = None) -> None:
+        self._block: bytes | None = None
+        self._view = memoryview(b"")
+        self.cursor = 0
+        self._abandoned = False
+        self.profile = profile
+        self.detected_at: int | None = None  # block-relative offset; the caller adds the block's place
+
+    def needs_block(self) -> bool:
+        return self._block is None or self._abandoned or BLOCK_NUM_BYTES - self.cursor < FRAME_HEADER_NUM_BYTES
+
+    def feed_block(self, block: bytes) -> None:
+        if len(block) != BLOCK_NUM_BYTES:
+            raise ValueError(f"a block is {BLOCK_NUM_BYTES} bytes, got {len(block)}")
+        self._block = block
+        self._view = memoryview(block)
+        self.cursor = 0
+        self._abandoned = False
+
+    def next_event(self) -> FrameEvent:
+        if self.needs_block():
+            return NEED_BLOCK
+        block = self._block
+        assert block is not None
+        start = self.cursor
+        header_end = start + FRAME_HEADER_NUM_BYTES
+        if block[start:header_end] == _ZERO_HEADER:
+            return EndOfLog(start)
+        frame_type = block[start + 6]
+        if not _FULL <= frame_type <= _LAST:
+            self._abandoned = True
+            return DamagedFrame(DamageKind.INVALID_TYPE, start, BLOCK_NUM_BYTES - start)
+        length = block[start + 4] | (block[start + 5] << 8)
+        end = header_end + length
+        if end > BLOCK_NUM_BYTES:
+            # mrecordlog 0.5 consumes the header before finding this out; the
+            # cursor matters as the place a writer resumes when no block follows.
+            self.cursor = header_end
+            self._abandoned = True
+            return DamagedFrame(DamageKind.LENGTH_PAST_BLOCK, start, BLOCK_NUM_BYTES - start)
+        self.cursor = end
+        payload = self._view[header_end:end]
+        checksum = block[start] | (block[start + 1] << 8) | (block[start + 2] << 16) | (block[start + 3] << 24)
+        if self.profile is not None:
+            if frame_checksum(self.profile, frame_type, payload) != checksum:
+                return DamagedFrame(DamageKind.CHECKSUM_MISMATCH, start, end - start)
+            return Frame(frame_type, payload, start)
+        matches = [p for p in ChecksumProfile if frame_checksum(p, frame_type, payload) == checksum]
+        if not matches:
+            return DamagedFrame(DamageKind.CHECKSUM_MISMATCH, start, end - start)
+        if len(matches) == 1:
+            self.profile = matches[0]
+            self.detected_at = start
+        return Frame(frame_type, payload, start)
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledRecord:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedPartialRecord:
+    """A First frame (and maybe Middles) whose record never completed: a new
+    First/Full frame or damage came before its Last frame."""
+
+    num_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanFrame:
+    """A Middle or Last frame with no record open; ignored."""
+
+    frame_type: int
+    num_bytes: int
+
+
+class RecordAssembler:
+    """Joins Full, or First/Middle*/Last, frames into records (mrecordlog 0.5 rules)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._open = False
+        self._open_num_bytes = 0
+
+    @property
+    def has_open_record(self) -> bool:
+        return self._open
+
+    def feed_frame(
+        self, frame_type: int, payload: memoryview
+    ) -> tuple[DroppedPartialRecord | None, AssembledRecord | OrphanFrame | None]:
+        """Returns (the partial record this frame drops, the record it completes
+        or the orphan it is); either may be None."""
+        dropped: DroppedPartialRecord | None = None
+        if frame_type in (_FULL, _FIRST):
+            if self._open:
+                dropped = DroppedPartialRecord(self._open_num_bytes)
+            if frame_type == _FULL:
+                self._open = False
+                self._parts = []
+                return dropped, AssembledRecord(bytes(payload))
+            self._open = True
+            self._parts = [bytes(payload)]
+            self._open_num_bytes = len(payload)
+            return dropped, None
+        if not self._open:
+            return None, OrphanFrame(frame_type, len(payload))
+        self._parts.append(bytes(payload))
+        self._open_num_bytes += len(payload)
+        if frame_type == _LAST:
+            self._open = False
+            data = b"".join(self._parts)
+            self._parts = []
+            return None, AssembledRecord(data)
+        return None, None
+
+    def on_damage(self) -> DroppedPartialRecord | None:
+        """A damaged frame drops the record being assembled, if any."""
+        if not self._open:
+            return None
+        self._open = False
+        self._parts = []
+        return DroppedPartialRecord(self._open_num_bytes)

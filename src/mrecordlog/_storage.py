@@ -1,0 +1,229 @@
+"""The one I/O seam: the ``Storage`` protocol and ``OsStorage``, its OS implementation.
+
+The core reaches the disk only through these few calls; ``OsStorage`` is the
+only code in the package that calls ``os`` for file I/O. The fault-injecting
+disk in ``fault_injection`` implements the same protocol. Every method raises
+``StorageError`` (never a bare ``OSError``), naming the path and offset.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Protocol
+
+from mrecordlog.errors import StorageError
+
+
+class StorageFile(Protocol):
+    """An open file. Offsets are absolute; nothing depends on a file cursor."""
+
+    @property
+    def path(self) -> str: ...
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset``; fewer only at the end of the file."""
+        ...
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data`` at ``offset`` (into the page cache: not durable)."""
+        ...
+
+    def sync(self) -> None:
+        """Make the file's written data and size durable (fsync)."""
+        ...
+
+    def size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class Storage(Protocol):
+    """A directory tree of regular files."""
+
+    def list_files(self, directory: str) -> list[str]:
+        """Names of the regular files (not symlinks, not directories) in ``directory``."""
+        ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def make_dirs(self, path: str) -> None:
+        """Create ``path`` and missing parents (no error if it exists)."""
+        ...
+
+    def create_file(self, path: str, size: int) -> StorageFile:
+        """Create a new file (it must not exist) of ``size`` zero bytes, opened read-write."""
+        ...
+
+    def open_file(self, path: str, *, writable: bool) -> StorageFile: ...
+
+    def remove_file(self, path: str) -> None: ...
+
+    def sync_dir(self, path: str) -> None:
+        """Make the directory's entries (creations, removals) durable."""
+        ...
+
+
+class OsFile:
+    """A file descriptor with positioned reads and writes."""
+
+    __slots__ = ("_fd", "_path")
+
+    def __init__(self, fd: int, path: str) -> None:
+        self._fd = fd
+        self._path = path
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        chunks: list[bytes] = []
+        remaining = size
+        position = offset
+        try:
+            while remaining > 0:
+                chunk = os.pread(self._fd, remaining, position)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+                position += len(chunk)
+        except OSError as exc:
+            raise StorageError("read", self._path, exc, offset=position) from exc
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        position = offset
+        try:
+            while view:
+                written = os.pwrite(self._fd, view, position)
+                if written == 0:
+                    raise OSError(errno.EIO, "pwrite wrote nothing")
+                view = view[written:]
+                position += written
+        except OSError as exc:
+            raise StorageError("write", self._path, exc, offset=position) from exc
+
+    def sync(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise StorageError("fsync", self._path, exc) from exc
+
+    def size(self) -> int:
+        try:
+            return os.fstat(self._fd).st_size
+        except OSError as exc:
+            raise StorageError("stat", self._path, exc) from exc
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        try:
+            os.close(fd)
+        except OSError as exc:
+            raise StorageError("close", self._path, exc) from exc
+
+
+class OsStorage:
+    """``Storage`` on the real file system, through ``os`` calls."""
+
+    def list_files(self, directory: str) -> list[str]:
+        try:
+            with os.scandir(directory) as entries:
+                return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            raise StorageError("list", directory, exc) from exc
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return stat.S_ISDIR(os.stat(path).st_mode)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError("stat", path, exc) from exc
+
+    def make_dirs(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise StorageError("mkdir", path, exc) from exc
+
+    def create_file(self, path: str, size: int) -> StorageFile:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StorageError("create", path, exc) from exc
+        try:
+            os.ftruncate(fd, size)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError("preallocate", path, exc, offset=size) from exc
+        return OsFile(fd, path)
+
+    def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise StorageError("open", path, exc) from exc
+        return OsFile(fd, path)
+
+    def remove_file(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except OSError as exc:
+            raise StorageError("remove", path, exc) from exc
+
+    def sync_dir(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError("open directory", path, exc) from exc
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StorageError("fsync directory", path, exc) from exc
+        finally:
+            os.close(fd)
+
+
+class ReadOnlyStorage:
+    """Wraps a storage and refuses every call that could change it.
+
+    ``mrecordlog dump`` and ``inspect`` replay through this wrapper, so being
+    read-only is a property of the types, not a promise of the code paths.
+    """
+
+    def __init__(self, inner: Storage) -> None:
+        self._inner = inner
+
+    def _refuse(self, operation: str, path: str) -> StorageError:
+        return StorageError(operation, path, PermissionError(errno.EROFS, "read-only inspection"))
+
+    def list_files(self, directory: str) -> list[str]:
+        return self._inner.list_files(directory)
+
+    def is_dir(self, path: str) -> bool:
+        return self._inner.is_dir(path)
+
+    def make_dirs(self, path: str) -> None:
+        raise self._refuse("mkdir", path)
+
+    def create_file(self, path: str, size: int) -> StorageFile:
+        raise self._refuse("create", path)
+
+    def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        if writable:
+            raise self._refuse("open for writing", path)
+        return self._inner.open_file(path, writable=False)
+
+    def remove_file(self, path: str) -> None:
+        raise self._refuse("remove", path)
+
+    def sync_dir(self, path: str) -> None:
+        raise self._refuse("fsync directory", path)

@@ -1,0 +1,351 @@
+"""Rolling WAL files over a ``Storage``: file naming, the reader, the writer.
+
+The reader walks the files' blocks in order through the pure frame decoder and
+yields raw records and damage, remembering where a writer must resume. The
+writer appends framed bytes, rolls to the next file at a file's end, buffers
+until flushed, and tracks what an fsync barrier has to sync. Neither knows
+about queues.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from mrecordlog._codec import BLOCK_NUM_BYTES, FRAME_HEADER_NUM_BYTES, MAX_U64, ChecksumProfile, FrameType
+from mrecordlog._framing import (
+    AssembledRecord,
+    DamagedFrame,
+    EndOfLog,
+    Frame,
+    FrameDecoder,
+    NeedBlock,
+    OrphanFrame,
+    RecordAssembler,
+)
+from mrecordlog._storage import Storage, StorageFile
+
+WAL_FILE_PREFIX: Final = "wal-"
+DEFAULT_FILE_NUM_BYTES: Final = 128 * 1024 * 1024
+# Bytes kept in user space before they are handed to the OS; a flush (every
+# operation under the default policy) hands them over earlier.
+WRITE_BUFFER_NUM_BYTES: Final = 64 * 1024
+_RECORD_STARTS: Final = (int(FrameType.FULL), int(FrameType.FIRST))
+
+
+def wal_file_name(file_number: int) -> str:
+    return f"{WAL_FILE_PREFIX}{file_number:020d}"
+
+
+def parse_wal_file_name(name: str) -> int | None:
+    """The file number of ``wal-`` + 20 ASCII digits (at most 2^64 - 1), else None."""
+    if len(name) != 24 or not name.startswith(WAL_FILE_PREFIX):
+        return None
+    digits = name[4:]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    number = int(digits)
+    return number if number <= MAX_U64 else None
+
+
+def list_wal_files(storage: Storage, directory: str) -> list[int]:
+    """Sorted numbers of the WAL files in ``directory``; other files are ignored."""
+    numbers = (parse_wal_file_name(name) for name in storage.list_files(directory))
+    return sorted(number for number in numbers if number is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A byte in the log: file number and offset in that file."""
+
+    file_number: int
+    offset: int
+
+    def describe(self) -> str:
+        return f"{wal_file_name(self.file_number)} at offset {self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    data: bytes
+    start: Location  # header of the record's first frame
+    # The file this record keeps alive for GC: the file the reader was in when
+    # it began looking for this record. mrecordlog 0.5's writer attributes a
+    # record the same way (its current file before the write), and the bytes
+    # of a position-record GC pass depend on this choice.
+    attributed_file: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDamage:
+    """Bytes the reader could not use: a damaged frame, a dropped partial
+    record, or an orphan Middle/Last frame."""
+
+    kind: str
+    location: Location
+    num_bytes: int
+
+
+class WalReader:
+    """Reads records from WAL files as mrecordlog 0.5 does.
+
+    Iterate it once. Afterwards ``resume`` is where a writer continues,
+    ``reached_end_marker`` tells whether an all-zero header ended the log, and
+    ``profile`` / ``profile_detected_at`` tell the checksum profile found.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        directory: str,
+        file_numbers: list[int],
+        profile: ChecksumProfile | None = None,
+    ) -> None:
+        self._storage = storage
+        self._directory = directory
+        self._file_numbers = file_numbers
+        self._decoder = FrameDecoder(profile)
+        self._file_index = -1
+        self._file: StorageFile | None = None
+        self._block_index = 0
+        self.resume: Location | None = None
+        self.reached_end_marker = False
+        self.profile_detected_at: Location | None = None
+        self.blocks_read = 0
+
+    @property
+    def profile(self) -> ChecksumProfile | None:
+        return self._decoder.profile
+
+    @property
+    def current_file(self) -> int:
+        return self._file_numbers[self._file_index]
+
+    def _path(self, file_number: int) -> str:
+        return os.path.join(self._directory, wal_file_name(file_number))
+
+    def _read_block(self, block_index: int) -> bytes | None:
+        assert self._file is not None
+        data = self._file.read_at(block_index * BLOCK_NUM_BYTES, BLOCK_NUM_BYTES)
+        if not data:
+            return None
+        if len(data) < BLOCK_NUM_BYTES:
+            # A short file (damage: the format preallocates whole blocks) reads
+            # as if zero-filled, like the rest of a sparse file.
+            data += bytes(BLOCK_NUM_BYTES - len(data))
+        return data
+
+    def _next_block(self) -> bytes | None:
+        """The next block of the current file, else the first block of the next
+        file that has one, else None (the reader stays where it is)."""
+        if self._file is not None:
+            block = self._read_block(self._block_index + 1)
+            if block is not None:
+                self._block_index += 1
+                self.blocks_read += 1
+                return block
+        index = self._file_index + 1
+        while index < len(self._file_numbers):
+            handle = self._storage.open_file(self._path(self._file_numbers[index]), writable=False)
+            previous, self._file = self._file, handle
+            block = self._read_block(0)
+            if block is not None:
+                if previous is not None:
+                    previous.close()
+                self._file_index = index
+                self._block_index = 0
+                self.blocks_read += 1
+                return block
+            handle.close()
+            self._file = previous
+            index += 1
+        return None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __iter__(self) -> Iterator[RawRecord | ReadDamage]:
+        try:
+            yield from self._read()
+        finally:
+            self.close()
+
+    def _here(self, offset_in_block: int) -> Location:
+        return Location(self.current_file, self._block_index * BLOCK_NUM_BYTES + offset_in_block)
+
+    def _read(self) -> Iterator[RawRecord | ReadDamage]:
+        if not self._file_numbers:
+            return
+        decoder = self._decoder
+        assembler = RecordAssembler()
+        first_block = self._next_block()
+        if first_block is None:
+            self._file_index = 0
+            self.resume = Location(self._file_numbers[0], 0)
+            return
+        decoder.feed_block(first_block)
+        call_start_file = self.current_file
+        record_start: Location | None = None
+        while True:
+            event = decoder.next_event()
+            if isinstance(event, Frame):
+                if event.frame_type in _RECORD_STARTS:
+                    started_at = self._here(event.offset)
+                    dropped, done = assembler.feed_frame(event.frame_type, event.payload)
+                    if dropped is not None and record_start is not None:
+                        yield ReadDamage("partial_record_dropped", record_start, dropped.num_bytes)
+                    record_start = started_at
+                else:
+                    dropped, done = assembler.feed_frame(event.frame_type, event.payload)
+                if decoder.detected_at is not None and self.profile_detected_at is None:
+                    self.profile_detected_at = self._here(decoder.detected_at)
+                if isinstance(done, AssembledRecord):
+                    assert record_start is not None
+                    yield RawRecord(done.data, record_start, call_start_file)
+                    record_start = None
+                    call_start_file = self.current_file
+                elif isinstance(done, OrphanFrame):
+                    yield ReadDamage("orphan_frame", self._here(event.offset), done.num_bytes + FRAME_HEADER_NUM_BYTES)
+            elif isinstance(event, DamagedFrame):
+                partial = assembler.on_damage()
+                if partial is not None and record_start is not None:
+                    yield ReadDamage("partial_record_dropped", record_start, partial.num_bytes)
+                record_start = None
+                yield ReadDamage(event.kind.value, self._here(event.offset), event.skipped_num_bytes)
+                call_start_file = self.current_file
+            elif isinstance(event, EndOfLog):
+                self.reached_end_marker = True
+                self.resume = self._here(event.offset)
+                if assembler.has_open_record and record_start is not None:
+                    yield ReadDamage("partial_record_dropped", record_start, 0)
+                return
+            else:
+                assert isinstance(event, NeedBlock)
+                block = self._next_block()
+                if block is None:
+                    self.resume = self._here(decoder.cursor)
+                    if assembler.has_open_record and record_start is not None:
+                        yield ReadDamage("partial_record_dropped", record_start, 0)
+                    return
+                decoder.feed_block(block)
+
+
+class WalWriter:
+    """Appends bytes to the rolling WAL files.
+
+    ``offset`` counts bytes appended to the current file, buffered or not. The
+    writer rolls lazily: the first byte that does not fit in the current file
+    moves it to the next one (an existing later file, else a new one), so a
+    record that starts exactly at a file's end is still written while the
+    writer's current file is the earlier one.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        directory: str,
+        file_numbers: list[int],
+        file_num_bytes: int,
+        current_file: int,
+        offset: int,
+    ) -> None:
+        self._storage = storage
+        self._directory = directory
+        self.file_numbers = file_numbers
+        self.file_num_bytes = file_num_bytes
+        self.current_file = current_file
+        self.offset = offset
+        self._handle: StorageFile | None = storage.open_file(self._path(current_file), writable=True)
+        self._buffer = bytearray()
+        self._buffer_offset = offset  # file offset of the buffer's first byte
+        self._unsynced_files: set[int] = set()
+        self._directory_unsynced = False
+
+    def _path(self, file_number: int) -> str:
+        return os.path.join(self._directory, wal_file_name(file_number))
+
+    @property
+    def block_offset(self) -> int:
+        return self.offset % BLOCK_NUM_BYTES
+
+    def append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            room = self.file_num_bytes - self.offset
+            if room <= 0:
+                self._roll()
+                room = self.file_num_bytes
+            chunk = view[:room]
+            self._buffer += chunk
+            self.offset += len(chunk)
+            view = view[len(chunk) :]
+            if len(self._buffer) >= WRITE_BUFFER_NUM_BYTES:
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand buffered bytes to the OS (not durable until ``sync``)."""
+        if not self._buffer:
+            return
+        assert self._handle is not None
+        self._handle.write_at(self._buffer_offset, self._buffer)
+        self._unsynced_files.add(self.current_file)
+        self._buffer_offset += len(self._buffer)
+        self._buffer.clear()
+
+    def sync(self) -> None:
+        """Flush, then fsync every file written since the last sync and, if
+        files were created or removed, the directory."""
+        self.flush()
+        for file_number in sorted(self._unsynced_files):
+            if file_number == self.current_file:
+                assert self._handle is not None
+                self._handle.sync()
+            else:
+                handle = self._storage.open_file(self._path(file_number), writable=True)
+                try:
+                    handle.sync()
+                finally:
+                    handle.close()
+        self._unsynced_files.clear()
+        if self._directory_unsynced:
+            self._storage.sync_dir(self._directory)
+            self._directory_unsynced = False
+
+    def _roll(self) -> None:
+        self.flush()
+        assert self._handle is not None
+        if self.current_file in self._unsynced_files:
+            # mrecordlog 0.5 fsyncs a finished file when it moves on.
+            self._handle.sync()
+            self._unsynced_files.discard(self.current_file)
+        self._handle.close()
+        self._handle = None
+        later = [n for n in self.file_numbers if n > self.current_file]
+        if later:
+            next_file = later[0]
+            self._handle = self._storage.open_file(self._path(next_file), writable=True)
+        else:
+            next_file = self.current_file + 1
+            self._handle = self._storage.create_file(self._path(next_file), self.file_num_bytes)
+            self.file_numbers.append(next_file)
+            self._directory_unsynced = True
+        self.current_file = next_file
+        self.offset = 0
+        self._buffer_offset = 0
+
+    def remove_file(self, file_number: int) -> None:
+        """Delete a file other than the current one."""
+        assert file_number != self.current_file
+        self._storage.remove_file(self._path(file_number))
+        self.file_numbers.remove(file_number)
+        self._unsynced_files.discard(file_number)
+        self._directory_unsynced = True
+
+    def close(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.close()

@@ -1,0 +1,201 @@
+"""The error hierarchy: one base exception, one typed subclass per failure.
+
+Every error carries the facts a caller needs to act on it (queue, position,
+file, offset) as attributes, and a ``kind`` string: the error name used in the
+JSON interchange formats (``results.jsonl``, the adapter protocol). Kinds that
+mrecordlog 0.5 also reports (``AlreadyExists``, ``MissingQueue``, ``Past``,
+``IoError``, ``Corruption``) keep its spelling.
+"""
+
+from __future__ import annotations
+
+
+class MRecordLogError(Exception):
+    """Base of every error raised by this package."""
+
+    kind: str = "Error"
+
+
+class QueueAlreadyExists(MRecordLogError):
+    """``create_queue`` on a queue that exists."""
+
+    kind = "AlreadyExists"
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} already exists")
+        self.queue = queue
+
+
+class MissingQueue(MRecordLogError):
+    """An operation named a queue that does not exist."""
+
+    kind = "MissingQueue"
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"missing queue {queue!r}")
+        self.queue = queue
+
+
+class PositionInPast(MRecordLogError):
+    """An append at an explicit position below the queue's next position.
+
+    ``position == next_position - 1`` is not an error (it is the idempotent
+    retry of the last append); anything lower is.
+    """
+
+    kind = "Past"
+
+    def __init__(self, queue: str, position: int, next_position: int) -> None:
+        super().__init__(
+            f"append to queue {queue!r} at position {position} is in the past: "
+            f"the queue's next position is {next_position}"
+        )
+        self.queue = queue
+        self.position = position
+        self.next_position = next_position
+
+
+class PositionOverflow(MRecordLogError):
+    """An append whose records would need positions beyond the largest one.
+
+    Records may use positions up to ``MAX_RECORD_POSITION`` (2^64 - 2), so that
+    the queue's next position always fits in the format's unsigned 64 bits.
+    """
+
+    kind = "PositionOverflow"
+
+    def __init__(self, queue: str, position: int, num_records: int) -> None:
+        super().__init__(
+            f"append of {num_records} record(s) to queue {queue!r} at position "
+            f"{position} would use positions beyond 2^64 - 2"
+        )
+        self.queue = queue
+        self.position = position
+        self.num_records = num_records
+
+
+class InvalidArgument(MRecordLogError, ValueError):
+    """An argument that can never be valid: a position outside u64, a queue name
+    longer than 65535 UTF-8 bytes, a payload of 2^32 bytes or more, a file size
+    that is not a positive multiple of 32 KiB."""
+
+    kind = "InvalidArgument"
+
+    def __init__(self, message: str, *, queue: str | None = None) -> None:
+        super().__init__(message)
+        self.queue = queue
+
+
+class StorageError(MRecordLogError):
+    """An I/O error from the storage layer, naming the file and offset involved."""
+
+    kind = "IoError"
+
+    def __init__(
+        self,
+        operation: str,
+        path: str,
+        cause: OSError,
+        *,
+        offset: int | None = None,
+    ) -> None:
+        where = path if offset is None else f"{path} at offset {offset}"
+        super().__init__(f"{operation} failed on {where}: {cause}")
+        self.operation = operation
+        self.path = path
+        self.offset = offset
+        self.cause = cause
+        self.errno = cause.errno
+
+
+class CorruptionError(MRecordLogError):
+    """The log's files cannot be replayed into a consistent state."""
+
+    kind = "Corruption"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        offset: int | None = None,
+        queue: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        where = ""
+        if file is not None:
+            where = f" ({file}" + (f" at offset {offset}" if offset is not None else "") + ")"
+        super().__init__(message + where)
+        self.file = file
+        self.offset = offset
+        self.queue = queue
+        self.position = position
+
+
+class RecordDecodeError(CorruptionError):
+    """Bytes that do not decode as a record; ``offset`` is within the record."""
+
+    def __init__(self, reason: str, *, offset: int) -> None:
+        super().__init__(f"undecodable record: {reason} (at byte {offset} of the record)")
+        self.reason = reason
+        self.offset = offset
+
+
+class ChecksumProfileMismatch(MRecordLogError):
+    """``open`` was asked for one checksum profile and the log uses the other."""
+
+    kind = "ChecksumProfileMismatch"
+
+    def __init__(self, requested: str, detected: str, file: str, offset: int) -> None:
+        super().__init__(
+            f"the log was written with checksum profile {detected!r} "
+            f"(first valid frame in {file} at offset {offset}), "
+            f"but {requested!r} was requested"
+        )
+        self.requested = requested
+        self.detected = detected
+        self.file = file
+        self.offset = offset
+
+
+class FileSizeMismatch(MRecordLogError):
+    """``open`` was asked for a file size other than the existing files' size."""
+
+    kind = "FileSizeMismatch"
+
+    def __init__(self, requested: int, found: int, file: str) -> None:
+        super().__init__(f"file_num_bytes={requested} was requested but {file} is {found} bytes long")
+        self.requested = requested
+        self.found = found
+        self.file = file
+
+
+class LogFailed(MRecordLogError):
+    """The log refuses mutations after an I/O error whose effect on disk is
+    unknown (fail-stop); reopen it to recover from what the disk holds."""
+
+    kind = "FailStop"
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the log stopped accepting writes after an earlier failure ({cause}); reopen it")
+        self.cause = cause
+
+
+class QueueModifiedDuringIteration(MRecordLogError, RuntimeError):
+    """A ``range`` iterator was advanced after its queue was truncated or deleted."""
+
+    kind = "ConcurrentModification"
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue!r} was truncated or deleted while a range over it was being read")
+        self.queue = queue
+
+
+class LogClosed(MRecordLogError):
+    """An operation on a log that was closed."""
+
+    kind = "Closed"
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(f"the log at {directory} is closed")
+        self.directory = directory

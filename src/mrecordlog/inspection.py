@@ -1,0 +1,66 @@
+"""Read-only inspection: the state a log's files hold, without changing them.
+
+``inspect_log`` replays a directory through ``ReadOnlyStorage``: it creates,
+writes, renames and deletes nothing, even on an empty or damaged directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from mrecordlog._recovery import RecoveryReport, replay
+from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage
+from mrecordlog._wal import list_wal_files
+from mrecordlog.errors import StorageError
+from mrecordlog.outcomes import Record
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    next_position: int
+    records: tuple[Record, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogState:
+    """Every queue's next position and records: what a log holds."""
+
+    queues: dict[str, QueueState]
+
+    def to_json_value(self) -> dict[str, object]:
+        return {
+            "queues": {
+                name: {
+                    "next_position": queue.next_position,
+                    "records": [[record.position, record.payload.hex()] for record in queue.records],
+                }
+                for name, queue in self.queues.items()
+            }
+        }
+
+    def to_canonical_json(self) -> str:
+        """The canonical state JSON of ``../shared/vectors/README.md``: sorted
+        keys, no spaces, ASCII escapes, one trailing newline."""
+        return json.dumps(self.to_json_value(), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    state: LogState
+    report: RecoveryReport
+
+
+def inspect_log(directory: str | os.PathLike[str], *, storage: Storage | None = None) -> Inspection:
+    """The state opening ``directory`` would recover, and the recovery report."""
+    read_only = ReadOnlyStorage(storage if storage is not None else OsStorage())
+    path = os.fspath(directory)
+    if not read_only.is_dir(path):
+        raise StorageError("inspect", path, NotADirectoryError(20, "not a directory (or missing)"))
+    result = replay(read_only, path, list_wal_files(read_only, path))
+    queues = result.queues
+    state = LogState(
+        {name: QueueState(queues.next_position(name), tuple(queues.range(name, None, None))) for name in queues.names()}
+    )
+    return Inspection(state, result.report)

@@ -1,0 +1,521 @@
+"""``MultiRecordLog``: the public facade over the WAL and the in-memory queues.
+
+It validates arguments, writes each operation's record through the framing and
+the rolling writer, persists according to the policy, runs the file GC, and
+only then changes the in-memory queues: a call that fails changes nothing in
+memory. After a failure whose effect on disk is unknown (any error while
+writing, syncing or deleting) the log is fail-stopped: reads still work, every
+mutation raises ``LogFailed`` until the log is reopened.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+
+from mrecordlog._codec import (
+    BLOCK_NUM_BYTES,
+    MAX_RECORD_POSITION,
+    MAX_U64,
+    ChecksumProfile,
+    DeleteQueueRecord,
+    RecordPositionRecord,
+    TruncateRecord,
+    encode_append_records,
+    encode_queue_name,
+    encode_record,
+)
+from mrecordlog._framing import frame_record
+from mrecordlog._queues import Queues
+from mrecordlog._recovery import RecoveryReport, replay
+from mrecordlog._storage import OsStorage, Storage
+from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, WalWriter, list_wal_files, wal_file_name
+from mrecordlog.errors import (
+    ChecksumProfileMismatch,
+    FileSizeMismatch,
+    InvalidArgument,
+    LogClosed,
+    LogFailed,
+    MissingQueue,
+    PositionInPast,
+    PositionOverflow,
+    QueueAlreadyExists,
+)
+from mrecordlog.inspection import LogState, QueueState
+from mrecordlog.outcomes import (
+    AppendOutcome,
+    CreateQueueOutcome,
+    DeleteQueueOutcome,
+    QueueSummary,
+    Record,
+    ResourceUsage,
+    TruncateOutcome,
+)
+from mrecordlog.policy import (
+    DEFAULT_PERSIST_POLICY,
+    Always,
+    DoNothing,
+    OnDelay,
+    PersistAction,
+    PersistPolicy,
+)
+
+Payload = bytes | bytearray | memoryview
+
+
+def check_file_num_bytes(file_num_bytes: int) -> int:
+    if isinstance(file_num_bytes, bool) or not isinstance(file_num_bytes, int):
+        raise InvalidArgument(f"file_num_bytes must be an int, got {file_num_bytes!r}")
+    if file_num_bytes <= 0 or file_num_bytes % BLOCK_NUM_BYTES:
+        raise InvalidArgument(f"file_num_bytes must be a positive multiple of {BLOCK_NUM_BYTES}, got {file_num_bytes}")
+    return file_num_bytes
+
+
+def _check_position(position: object, what: str = "position") -> int:
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise InvalidArgument(f"{what} must be an int, got {position!r}")
+    if not 0 <= position <= MAX_U64:
+        raise InvalidArgument(f"{what} {position} is outside [0, 2^64 - 1]")
+    return position
+
+
+def _check_queue(queue: object) -> str:
+    if not isinstance(queue, str):
+        raise InvalidArgument(f"a queue name must be a str, got {queue!r}")
+    encode_queue_name(queue)
+    return queue
+
+
+class MultiRecordLog:
+    """Many independent queues multiplexed into one set of rolling WAL files.
+
+    Open with ``MultiRecordLog.open(directory)``; use as a context manager or
+    call ``close``. Not thread-safe: use one log from one thread at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        directory: str,
+        storage: Storage,
+        writer: WalWriter,
+        queues: Queues,
+        profile: ChecksumProfile,
+        persist_policy: PersistPolicy,
+        clock: Callable[[], float],
+        recovery_report: RecoveryReport,
+    ) -> None:
+        """Use ``MultiRecordLog.open``."""
+        self._directory = directory
+        self._storage = storage
+        self._writer = writer
+        self._queues = queues
+        self._profile = profile
+        self._policy = persist_policy
+        self._clock = clock
+        self._next_timed_persist = (
+            clock() + persist_policy.interval_seconds if isinstance(persist_policy, OnDelay) else 0.0
+        )
+        self._recovery_report = recovery_report
+        self._failure: BaseException | None = None
+        self._closed = False
+
+    # -- opening and closing -------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        persist_policy: PersistPolicy = DEFAULT_PERSIST_POLICY,
+        checksum: ChecksumProfile | str | None = None,
+        file_num_bytes: int | None = None,
+        storage: Storage | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> MultiRecordLog:
+        """Open the log in ``directory`` (created if missing), replaying its files.
+
+        ``checksum`` is the profile of a new log (default ``crc32c``); an
+        existing log keeps the profile it was written with, and asking for the
+        other one raises ``ChecksumProfileMismatch``. ``file_num_bytes`` is the
+        size of the files the writer creates (default 128 MiB, any multiple of
+        32 KiB); for an existing log it defaults to the size of its last file,
+        and asking for another raises ``FileSizeMismatch``.
+        """
+        if not isinstance(persist_policy, (DoNothing, OnDelay, Always)):
+            raise InvalidArgument(f"unknown persist policy {persist_policy!r}")
+        requested_profile = ChecksumProfile.parse(checksum) if checksum is not None else None
+        if file_num_bytes is not None:
+            check_file_num_bytes(file_num_bytes)
+        storage = storage if storage is not None else OsStorage()
+        path = os.fspath(directory)
+        if not storage.is_dir(path):
+            storage.make_dirs(path)
+        file_numbers = list_wal_files(storage, path)
+        if file_numbers:
+            size = _existing_file_size(storage, path, file_numbers[-1])
+            if file_num_bytes is not None and size is not None and size != file_num_bytes:
+                raise FileSizeMismatch(file_num_bytes, size, wal_file_name(file_numbers[-1]))
+            size = file_num_bytes or size or DEFAULT_FILE_NUM_BYTES
+        else:
+            size = file_num_bytes or DEFAULT_FILE_NUM_BYTES
+            first = storage.create_file(os.path.join(path, wal_file_name(0)), size)
+            try:
+                first.sync()
+            finally:
+                first.close()
+            storage.sync_dir(path)
+            file_numbers = [0]
+        result = replay(storage, path, file_numbers)
+        if result.profile is not None and requested_profile is not None and result.profile is not requested_profile:
+            where = result.profile_detected_at
+            raise ChecksumProfileMismatch(
+                requested_profile.value,
+                result.profile.value,
+                wal_file_name(where.file_number) if where else "?",
+                where.offset if where else 0,
+            )
+        profile = result.profile or requested_profile or ChecksumProfile.CRC32C
+        resume = result.resume
+        assert resume is not None
+        writer = WalWriter(storage, path, file_numbers, size, resume.file_number, resume.offset)
+        log = cls(
+            directory=path,
+            storage=storage,
+            writer=writer,
+            queues=result.queues,
+            profile=profile,
+            persist_policy=persist_policy,
+            clock=clock,
+            recovery_report=result.report,
+        )
+        try:
+            log._collect_garbage(log._queues.file_live_counts_after(()), log._queues.empty_queues())
+        except BaseException:
+            writer.close()
+            raise
+        return log
+
+    def close(self) -> None:
+        """Flush (and fsync if the policy's action does) and release the files.
+
+        Closing a fail-stopped log writes nothing. Closing twice is harmless.
+        """
+        if self._closed:
+            return
+        try:
+            if self._failure is None:
+                self._persist(self._policy.action)
+        finally:
+            self._closed = True
+            self._writer.close()
+
+    def __enter__(self) -> MultiRecordLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- properties ----------------------------------------------------------
+
+    @property
+    def directory(self) -> str:
+        return self._directory
+
+    @property
+    def checksum_profile(self) -> ChecksumProfile:
+        return self._profile
+
+    @property
+    def file_num_bytes(self) -> int:
+        return self._writer.file_num_bytes
+
+    @property
+    def persist_policy(self) -> PersistPolicy:
+        return self._policy
+
+    @property
+    def recovery_report(self) -> RecoveryReport:
+        """What ``open`` found: files, checksum profile, damage skipped."""
+        return self._recovery_report
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that fail-stopped the log, or None."""
+        return self._failure
+
+    def wal_file_numbers(self) -> list[int]:
+        """Numbers of the WAL files the log currently holds, in order."""
+        return list(self._writer.file_numbers)
+
+    # -- queues --------------------------------------------------------------
+
+    def create_queue(self, queue: str) -> CreateQueueOutcome:
+        """Create an empty queue whose first position is 0; durable on return."""
+        self._check_can_mutate()
+        _check_queue(queue)
+        if queue in self._queues:
+            raise QueueAlreadyExists(queue)
+
+        def write() -> int:
+            written = self._write(encode_record(RecordPositionRecord(queue, 0)))
+            self._writer.sync()
+            return written
+
+        written = self._mutating(write)
+        self._queues.create(queue, 0)
+        return CreateQueueOutcome(written)
+
+    def delete_queue(self, queue: str) -> DeleteQueueOutcome:
+        """Delete a queue and its records; durable on return."""
+        self._check_can_mutate()
+        _check_queue(queue)
+        self._require(queue)
+        next_position = self._queues.next_position(queue)
+        releases = self._queue_releases(queue)
+        live_after = self._queues.file_live_counts_after(releases)
+        empty_after = [(name, nxt) for name, nxt in self._queues.empty_queues() if name != queue]
+
+        def write() -> int:
+            written = self._write(encode_record(DeleteQueueRecord(queue, next_position)))
+            written += self._collect_garbage(live_after, empty_after)
+            self._writer.sync()
+            return written
+
+        written = self._mutating(write)
+        self._queues.delete(queue)
+        return DeleteQueueOutcome(written)
+
+    def queue_exists(self, queue: str) -> bool:
+        self._check_open()
+        return queue in self._queues
+
+    def list_queues(self) -> list[str]:
+        """Names of the existing queues, sorted."""
+        self._check_open()
+        return self._queues.names()
+
+    # -- appending -----------------------------------------------------------
+
+    def append_record(self, queue: str, payload: Payload, *, position: int | None = None) -> AppendOutcome:
+        """Append one record; see ``append_records``."""
+        return self.append_records(queue, (payload,), position=position)
+
+    def append_records(self, queue: str, payloads: Iterable[Payload], *, position: int | None = None) -> AppendOutcome:
+        """Append a batch of records atomically (all of them or none, on disk too).
+
+        Without ``position`` the records take the queue's next positions. With
+        ``position = p``: if ``p + 1`` is the queue's next position the call is
+        an idempotent retry and appends nothing; a smaller ``p`` raises
+        ``PositionInPast``; otherwise the records take ``p, p + 1, ...`` (a
+        ``p`` beyond the next position leaves a gap). An empty batch appends
+        nothing (after the position checks). Durable per the persist policy.
+        """
+        self._check_can_mutate()
+        _check_queue(queue)
+        if position is not None:
+            _check_position(position)
+        batch: Sequence[Payload] = payloads if isinstance(payloads, (list, tuple)) else list(payloads)
+        for payload in batch:
+            if not isinstance(payload, (bytes, bytearray, memoryview)):
+                raise InvalidArgument(f"a payload must be bytes-like, got {type(payload).__name__}", queue=queue)
+        self._require(queue)
+        next_position = self._queues.next_position(queue)
+        if position is not None:
+            if position + 1 == next_position:
+                return AppendOutcome(None, 0)
+            if position < next_position:
+                raise PositionInPast(queue, position, next_position)
+        if not batch:
+            return AppendOutcome(None, 0)
+        first = next_position if position is None else position
+        if first + len(batch) - 1 > MAX_RECORD_POSITION:
+            raise PositionOverflow(queue, first, len(batch))
+        record = encode_append_records(queue, first, batch)
+        file_number = self._writer.current_file
+
+        def write() -> int:
+            written = self._write(record)
+            self._persist_on_policy()
+            return written
+
+        written = self._mutating(write)
+        self._queues.append_batch(queue, file_number, first, batch)
+        return AppendOutcome(first + len(batch) - 1, written)
+
+    # -- truncating ----------------------------------------------------------
+
+    def truncate(self, queue: str, position: int) -> TruncateOutcome:
+        """Remove the queue's records up to and including ``position``.
+
+        A ``position`` at or beyond the last record empties the queue, and the
+        queue's next position becomes at least ``position + 1`` (capped at
+        2^64 - 1). WAL files that no longer hold a live record are deleted.
+        """
+        self._check_can_mutate()
+        _check_queue(queue)
+        _check_position(position)
+        self._require(queue)
+        plan = self._queues.plan_truncate(queue, position)
+        live_after = self._queues.file_live_counts_after(plan.file_releases)
+        empty_after = self._queues.empty_queues()
+        if self._queues.num_records(queue) == plan.evicted_records:
+            empty_after = sorted(
+                [(name, nxt) for name, nxt in empty_after if name != queue] + [(queue, plan.new_next_position)]
+            )
+
+        def write() -> int:
+            written = self._write(encode_record(TruncateRecord(queue, position)))
+            written += self._collect_garbage(live_after, empty_after)
+            self._persist_on_policy()
+            return written
+
+        written = self._mutating(write)
+        self._queues.apply_truncate(plan)
+        return TruncateOutcome(plan.evicted_records, written)
+
+    # -- reading -------------------------------------------------------------
+
+    def range(self, queue: str, start: int | None = None, end: int | None = None) -> Iterator[Record]:
+        """Records with ``start <= position < end`` (bounds optional), in order.
+
+        The iterator raises ``QueueModifiedDuringIteration`` if the queue is
+        truncated or deleted before it is exhausted; appends are fine.
+        """
+        self._check_open()
+        self._require(queue)
+        return self._queues.range(queue, start, end)
+
+    def last_position(self, queue: str) -> int | None:
+        self._check_open()
+        self._require(queue)
+        return self._queues.last_position(queue)
+
+    def last_record(self, queue: str) -> Record | None:
+        self._check_open()
+        self._require(queue)
+        return self._queues.last_record(queue)
+
+    def next_position(self, queue: str) -> int:
+        """The position an append without an explicit position would take."""
+        self._check_open()
+        self._require(queue)
+        return self._queues.next_position(queue)
+
+    def state(self) -> LogState:
+        """A copy of every queue's next position and records."""
+        self._check_open()
+        queues = self._queues
+        return LogState(
+            {
+                name: QueueState(queues.next_position(name), tuple(queues.range(name, None, None)))
+                for name in queues.names()
+            }
+        )
+
+    def summary(self) -> dict[str, QueueSummary]:
+        """Per queue, by name: first and last retained positions and oldest file."""
+        self._check_open()
+        return {name: self._queues.summary(name) for name in self._queues.names()}
+
+    def resource_usage(self) -> ResourceUsage:
+        self._check_open()
+        used, allocated = self._queues.memory_num_bytes()
+        disk = len(self._writer.file_numbers) * self._writer.file_num_bytes
+        return ResourceUsage(used, allocated, disk)
+
+    # -- persisting ----------------------------------------------------------
+
+    def persist(self, action: PersistAction = PersistAction.FLUSH_AND_FSYNC) -> None:
+        """Flush buffered writes to the OS, and fsync them if asked."""
+        self._check_can_mutate()
+        self._mutating(lambda: self._persist(action))
+
+    # -- internals -----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LogClosed(self._directory)
+
+    def _check_can_mutate(self) -> None:
+        self._check_open()
+        if self._failure is not None:
+            raise LogFailed(self._failure)
+
+    def _require(self, queue: str) -> None:
+        if queue not in self._queues:
+            raise MissingQueue(queue)
+
+    def _mutating(self, action: Callable[[], int | None]) -> int:
+        """Run the disk part of a mutation; any exception fail-stops the log."""
+        try:
+            return action() or 0
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    def _write(self, record: bytes) -> int:
+        framed = frame_record(record, self._writer.block_offset, self._profile)
+        self._writer.append(framed)
+        return len(framed)
+
+    def _persist(self, action: PersistAction) -> None:
+        if action is PersistAction.FLUSH_AND_FSYNC:
+            self._writer.sync()
+        else:
+            self._writer.flush()
+
+    def _persist_on_policy(self) -> None:
+        policy = self._policy
+        if isinstance(policy, Always):
+            self._persist(policy.action)
+        elif isinstance(policy, OnDelay):
+            now = self._clock()
+            if now > self._next_timed_persist:
+                self._persist(policy.action)
+                self._next_timed_persist = now + policy.interval_seconds
+
+    def _queue_releases(self, queue: str) -> list[tuple[int, int]]:
+        plan = self._queues.plan_truncate(queue, MAX_U64)
+        return list(plan.file_releases)
+
+    def _collect_garbage(self, live_after: Mapping[int, int], empty_after: Sequence[tuple[str, int]]) -> int:
+        """Delete leading files without live records; returns bytes written.
+
+        Before deleting, it writes a position record for every empty queue
+        (by name) and syncs, so that no queue's position lives only in a
+        deleted file and nothing written earlier can be lost while a later
+        deletion survives.
+        """
+        writer = self._writer
+        files = writer.file_numbers
+
+        def can_delete_first() -> bool:
+            return len(files) >= 2 and files[0] != writer.current_file and not live_after.get(files[0], 0)
+
+        if not can_delete_first():
+            return 0
+        written = 0
+        for name, next_position in empty_after:
+            written += self._write(encode_record(RecordPositionRecord(name, next_position)))
+        writer.sync()
+        while can_delete_first():
+            writer.remove_file(files[0])
+        return written
+
+
+def _existing_file_size(storage: Storage, directory: str, file_number: int) -> int | None:
+    """The size of an existing WAL file when it is a usable file size."""
+    handle = storage.open_file(os.path.join(directory, wal_file_name(file_number)), writable=False)
+    try:
+        size = handle.size()
+    finally:
+        handle.close()
+    return size if size > 0 and size % BLOCK_NUM_BYTES == 0 else None
