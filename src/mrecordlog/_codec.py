@@ -170,21 +170,22 @@ def encode_append_records(queue: str, position: int, payloads: Sequence[bytes | 
     """Encode an AppendRecords record whose entries take consecutive positions
     from ``position``. This is the append hot path: one join, no intermediate
     record object."""
-    parts = [_header(RecordType.APPEND_RECORDS, position, queue)]
+    _check_u64(position + max(len(payloads) - 1, 0), "last entry position")
+    parts: list[bytes | bytearray | memoryview] = [_header(RecordType.APPEND_RECORDS, position, queue)]
     pack = _ENTRY_HEADER.pack
     for offset, payload in enumerate(payloads):
         size = len(payload)
         if size > MAX_PAYLOAD_BYTES:
             raise InvalidArgument(f"payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit", queue=queue)
         parts.append(pack(position + offset, size))
-        parts.append(payload)  # type: ignore[arg-type]  # join accepts any buffer
+        parts.append(payload)
     return b"".join(parts)
 
 
 def encode_record(record: MultiplexedRecord) -> bytes:
     """Encode any multiplexed record (see ``spec/FORMAT.md``, Records)."""
     if isinstance(record, AppendRecordsRecord):
-        parts = [_header(RecordType.APPEND_RECORDS, record.position, record.queue)]
+        parts: list[bytes] = [_header(RecordType.APPEND_RECORDS, record.position, record.queue)]
         for position, payload in record.entries:
             _check_u64(position, "entry position")
             if len(payload) > MAX_PAYLOAD_BYTES:

@@ -170,7 +170,7 @@ class Queues:
         used = 0
         allocated = 0
         for name, q in self._queues.items():
-            used += len(name) + q.live_payload_num_bytes() + 16 * len(q)
+            used += len(name.encode()) + q.live_payload_num_bytes() + 16 * len(q)
             allocated += (
                 sys.getsizeof(name) + sys.getsizeof(q.arena) + sys.getsizeof(q.positions) + sys.getsizeof(q.starts)
             )

@@ -46,6 +46,9 @@ class RecoveryReport:
     profile_detected_in: str | None  # "wal-... at offset N"
     records_replayed: int
     damages: tuple[Damage, ...]
+    # Middle/Last frames at the start of the log: the end of a record whose
+    # beginning was in a file that GC deleted. Expected, not damage.
+    collected_tail_num_bytes: int
     # Where the log ends: the next write goes there.
     resume_file: str | None
     resume_offset: int | None
@@ -63,6 +66,11 @@ class RecoveryReport:
             f"records replayed: {self.records_replayed}",
             f"damage: {len(self.damages)} place(s), {self.damaged_num_bytes} byte(s)",
         ]
+        if self.collected_tail_num_bytes:
+            lines.append(
+                f"skipped {self.collected_tail_num_bytes} byte(s) at the start: the end of a record "
+                "whose beginning was in a collected file"
+            )
         lines.extend(
             f"  {d.kind} in {d.file} at offset {d.offset} ({d.num_bytes} bytes){': ' + d.detail if d.detail else ''}"
             for d in self.damages
@@ -88,7 +96,11 @@ def replay(storage: Storage, directory: str, file_numbers: list[int]) -> ReplayR
     reader = WalReader(storage, directory, file_numbers)
     damages: list[Damage] = []
     records_replayed = 0
+    collected_tail_num_bytes = 0
     for item in reader:
+        if isinstance(item, ReadDamage) and item.kind == "collected_record_tail":
+            collected_tail_num_bytes += item.num_bytes
+            continue
         if isinstance(item, ReadDamage):
             damages.append(
                 Damage(item.kind, wal_file_name(item.location.file_number), item.location.offset, item.num_bytes)
@@ -117,6 +129,7 @@ def replay(storage: Storage, directory: str, file_numbers: list[int]) -> ReplayR
         profile_detected_in=detected_at.describe() if detected_at is not None else None,
         records_replayed=records_replayed,
         damages=tuple(damages),
+        collected_tail_num_bytes=collected_tail_num_bytes,
         resume_file=wal_file_name(resume.file_number) if resume is not None else None,
         resume_offset=resume.offset if resume is not None else None,
         ended_at_end_marker=reader.reached_end_marker,

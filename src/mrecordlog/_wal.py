@@ -10,7 +10,7 @@ about queues.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -190,10 +190,12 @@ class WalReader:
         decoder.feed_block(first_block)
         call_start_file = self.current_file
         record_start: Location | None = None
+        seen_record_start = False
         while True:
             event = decoder.next_event()
             if isinstance(event, Frame):
                 if event.frame_type in _RECORD_STARTS:
+                    seen_record_start = True
                     started_at = self._here(event.offset)
                     dropped, done = assembler.feed_frame(event.frame_type, event.payload)
                     if dropped is not None and record_start is not None:
@@ -209,7 +211,10 @@ class WalReader:
                     record_start = None
                     call_start_file = self.current_file
                 elif isinstance(done, OrphanFrame):
-                    yield ReadDamage("orphan_frame", self._here(event.offset), done.num_bytes + FRAME_HEADER_NUM_BYTES)
+                    # Before the first record start, these are the tail of a
+                    # record whose head was in a file that GC deleted.
+                    kind = "orphan_frame" if seen_record_start else "collected_record_tail"
+                    yield ReadDamage(kind, self._here(event.offset), done.num_bytes + FRAME_HEADER_NUM_BYTES)
             elif isinstance(event, DamagedFrame):
                 partial = assembler.on_damage()
                 if partial is not None and record_start is not None:
@@ -273,6 +278,7 @@ class WalWriter:
         return self.offset % BLOCK_NUM_BYTES
 
     def append(self, data: bytes) -> None:
+        """Append one record's framed bytes, rolling to the next file as needed."""
         view = memoryview(data)
         while view:
             room = self.file_num_bytes - self.offset
@@ -337,13 +343,29 @@ class WalWriter:
         self.offset = 0
         self._buffer_offset = 0
 
-    def remove_file(self, file_number: int) -> None:
-        """Delete a file other than the current one."""
-        assert file_number != self.current_file
-        self._storage.remove_file(self._path(file_number))
-        self.file_numbers.remove(file_number)
-        self._unsynced_files.discard(file_number)
-        self._directory_unsynced = True
+    def collectable_files(self, is_live: Callable[[int], bool], keep_from: int | None = None) -> list[int]:
+        """The leading files that are neither live nor current (nor numbered
+        ``keep_from`` or more): the files GC may delete. Never the last file."""
+        files = self.file_numbers
+        count = 0
+        while (
+            count < len(files) - 1
+            and files[count] != self.current_file
+            and not is_live(files[count])
+            and (keep_from is None or files[count] < keep_from)
+        ):
+            count += 1
+        return files[:count]
+
+    def remove_files(self, file_numbers: list[int]) -> None:
+        """Delete leading files (as chosen by ``collectable_files``), in order."""
+        for file_number in file_numbers:
+            assert file_number == self.file_numbers[0]
+            assert file_number != self.current_file
+            self._storage.remove_file(self._path(file_number))
+            self.file_numbers.pop(0)
+            self._unsynced_files.discard(file_number)
+            self._directory_unsynced = True
 
     def close(self) -> None:
         if self._handle is not None:

@@ -3,7 +3,9 @@
 Subcommands: ``apply`` (run ops.jsonl, print results.jsonl), ``dump`` (print
 the canonical state, strictly read-only), ``demo`` (the README's main job
 until the crash campaign exists: a workload that writes, reopens and dumps).
-Exit status: 0 success, 1 the log refused (corruption, I/O error), 2 usage.
+Exit status: 0 success; 1 the log refused (it could not be opened or
+reopened, an I/O error, corruption) or an operation failed unexpectedly (a
+``Panic`` result); 2 usage (bad arguments, a malformed operations file).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 from mrecordlog._codec import ChecksumProfile
 from mrecordlog.demo import run_demo
-from mrecordlog.errors import MRecordLogError
+from mrecordlog.errors import InvalidArgument, MRecordLogError
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
@@ -29,7 +31,11 @@ def _file_num_bytes(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrecordlog", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="mrecordlog",
+        description="A multi-queue write-ahead record log (the reference implementation of mrecordlog 0.5).",
+        epilog="Exit status: 0 success, 1 the log refused or an operation panicked, 2 usage error.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     apply = commands.add_parser("apply", help="apply ops.jsonl to the log in DIR and print results.jsonl")
@@ -55,17 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "apply":
-            if args.ops == "-":
-                operations = read_operations(sys.stdin, "stdin")
-            else:
-                with open(args.ops, encoding="utf-8") as handle:
-                    operations = read_operations(handle, args.ops)
+            try:
+                if args.ops == "-":
+                    operations = read_operations(sys.stdin, "stdin")
+                else:
+                    with open(args.ops, encoding="utf-8") as handle:
+                        operations = read_operations(handle, args.ops)
+            except InvalidArgument as exc:
+                print(f"mrecordlog apply: {exc}", file=sys.stderr)
+                return 2
             failed = False
             for result in apply_operations(
                 args.directory, operations, checksum=args.checksum, file_num_bytes=args.file_num_bytes
             ):
-                print(result_line(result), flush=False)
-                failed = failed or (result.get("op") in ("open", "reopen") and not result["ok"])
+                print(result_line(result))
+                refused = result.get("op") in ("open", "reopen") or result.get("error") == "Panic"
+                failed = failed or (refused and not result["ok"])
             return 1 if failed else 0
         if args.command == "dump":
             inspection = inspect_log(args.directory)

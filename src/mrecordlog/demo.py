@@ -52,7 +52,7 @@ def run_demo(directory: str, *, records: int, seed: int) -> int:
             if rng.random() < 0.1:
                 last = log.last_position(queue)
                 if last is not None:
-                    truncated = log.truncate(queue, last - rng.randint(0, 20))
+                    truncated = log.truncate(queue, max(0, last - rng.randint(0, 20)))
                     evicted += truncated.evicted_records
                     bytes_written += truncated.wal_bytes_written
             max_files = max(max_files, len(log.wal_file_numbers()))

@@ -492,22 +492,23 @@ class MultiRecordLog:
         Before deleting, it writes a position record for every empty queue
         (by name) and syncs, so that no queue's position lives only in a
         deleted file and nothing written earlier can be lost while a later
-        deletion survives.
+        deletion survives. The file that is current when the pass starts is
+        kept even if these records roll the writer past it: it may hold the
+        beginning of one of them (mrecordlog 0.5 keeps it too).
         """
         writer = self._writer
-        files = writer.file_numbers
 
-        def can_delete_first() -> bool:
-            return len(files) >= 2 and files[0] != writer.current_file and not live_after.get(files[0], 0)
+        def is_live(file_number: int) -> bool:
+            return bool(live_after.get(file_number, 0))
 
-        if not can_delete_first():
+        if not writer.collectable_files(is_live):
             return 0
+        keep_from = writer.current_file
         written = 0
         for name, next_position in empty_after:
             written += self._write(encode_record(RecordPositionRecord(name, next_position)))
         writer.sync()
-        while can_delete_first():
-            writer.remove_file(files[0])
+        writer.remove_files(writer.collectable_files(is_live, keep_from))
         return written
 
 

@@ -18,8 +18,8 @@ class PersistAction(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class DoNothing:
-    """Persist only on an explicit ``persist`` call (and for critical records);
-    ``action`` is what those critical-record persists do beyond fsync."""
+    """Persist appends and truncates only on an explicit ``persist`` call;
+    ``action`` is what ``close`` does."""
 
     action: PersistAction = PersistAction.FLUSH
 
