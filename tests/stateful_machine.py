@@ -1,0 +1,219 @@
+"""A Hypothesis state machine that runs the core and the model side by side.
+
+Every rule performs one operation on both and compares the outcomes (values or
+error kinds); the invariant compares the whole observable state after every
+step. Files are a few blocks long, so rolling and file GC happen often. A
+failure prints the shrunk steps as a replayable program.
+
+``steps`` records the steps of the current run (its length after shrinking is
+what ``test_stateful_teeth`` reports).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from mrecordlog import MRecordLogError, MultiRecordLog, PersistAction
+from mrecordlog.model import MAX_RECORD_POSITION, MAX_U64, Model, ModelError
+from tests import spec_reader
+
+BLOCK = 32768
+LONGEST_NAME = "n" * 65535
+SHORT_NAMES = ("a", "b", "", "é🦀")
+
+# One queue name in twenty is the longest allowed one (its records span blocks).
+queue_names = st.integers(0, 19).map(lambda i: LONGEST_NAME if i == 19 else SHORT_NAMES[i % 4])
+
+# Payload sizes biased to 0, 1, the sizes whose one-record append fills a block
+# exactly (7 + 11 + name + 12 + size = 32768, for the short names), and sizes
+# larger than a block.
+_FILLS_BLOCK = [BLOCK - 7 - 11 - 12 - n for n in (0, 1, 6)]
+_AROUND_BLOCK = sorted({s + d for s in _FILLS_BLOCK for d in range(-8, 9)})
+payload_sizes = st.one_of(
+    st.sampled_from([0, 1, 2, 3]),
+    st.integers(0, 200),
+    st.sampled_from(_AROUND_BLOCK),
+    st.sampled_from([BLOCK, 40000, 70000]),
+)
+payloads = st.builds(lambda size, seed: random.Random(seed).randbytes(size), payload_sizes, st.integers(0, 255))
+batches: st.SearchStrategy[list[bytes]] = st.one_of(
+    st.just([]), st.lists(payloads, min_size=1, max_size=1), st.lists(payloads, max_size=6)
+)
+
+APPEND_POSITIONS = ("none", "last", "next", "past", "future", "near_max")
+TRUNCATE_POSITIONS = ("before_head", "head", "inside", "last", "beyond", "max")
+
+Outcome = tuple[str, Any]
+
+
+def _core(call: Callable[[], Any]) -> Outcome:
+    try:
+        return ("ok", call())
+    except MRecordLogError as exc:
+        return ("error", exc.kind)
+
+
+def _model(call: Callable[[], Any]) -> Outcome:
+    try:
+        return ("ok", call())
+    except ModelError as exc:
+        return ("error", exc.kind)
+
+
+class LogVersusModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = tempfile.mkdtemp(prefix="mrecordlog-stateful-")
+        self.model = Model()
+        self.log: MultiRecordLog | None = None
+        self.profile = "crc32c"
+        self.file_num_bytes = BLOCK
+        self.steps: list[str] = []
+
+    def teardown(self) -> None:
+        if self.log is not None:
+            self.log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def core(self) -> MultiRecordLog:
+        assert self.log is not None
+        return self.log
+
+    def _next_position(self, queue: str) -> int:
+        q = self.model.queues.get(queue)
+        return q.next_position if q is not None else 0
+
+    def _check(self, core: Outcome, model: Outcome) -> None:
+        assert core == model, f"core answered {core!r}, the model {model!r}"
+
+    @initialize(profile=st.sampled_from(["crc32c", "crc32"]), blocks=st.integers(1, 4))
+    def open_log(self, profile: str, blocks: int) -> None:
+        self.profile = profile
+        self.file_num_bytes = blocks * BLOCK
+        self.steps.append(f"open({profile}, {blocks} blocks)")
+        self.log = MultiRecordLog.open(self.directory, checksum=profile, file_num_bytes=self.file_num_bytes)
+
+    @rule(queue=queue_names)
+    def create_queue(self, queue: str) -> None:
+        self.steps.append("create_queue")
+        self._check(
+            _core(lambda: self.core.create_queue(queue) and None),
+            _model(lambda: self.model.create_queue(queue)),
+        )
+
+    @rule(queue=queue_names)
+    def delete_queue(self, queue: str) -> None:
+        self.steps.append("delete_queue")
+        self._check(
+            _core(lambda: self.core.delete_queue(queue) and None),
+            _model(lambda: self.model.delete_queue(queue)),
+        )
+
+    @rule(queue=queue_names, kind=st.sampled_from(APPEND_POSITIONS), delta=st.integers(0, 3), batch=batches)
+    def append(self, queue: str, kind: str, delta: int, batch: list[bytes]) -> None:
+        self.steps.append("append")
+        next_position = self._next_position(queue)
+        position = {
+            "none": None,
+            "last": next_position - 1,
+            "next": next_position,
+            "past": next_position - 2 - delta,
+            "future": next_position + 1 + delta,
+            "near_max": MAX_RECORD_POSITION - delta,
+        }[kind]
+        self._check(
+            _core(lambda: self.core.append_records(queue, batch, position=position).last_position),
+            _model(lambda: self.model.append(queue, batch, position)),
+        )
+
+    @rule(queue=queue_names, left=st.integers(0, 9))
+    def append_filling_the_block(self, queue: str, left: int) -> None:
+        """One record sized to leave exactly ``left`` bytes in the writer's
+        block (the next block's, when it does not fit in this one): the
+        padding cases (fewer than 7 left), the zero-length frame (exactly 7)
+        and exact block and file ends."""
+        self.steps.append("append_filling_the_block")
+        remaining = BLOCK - self.core._writer.block_offset
+        if remaining < 7:
+            remaining = BLOCK  # the writer pads, then starts the next block
+        record_overhead = 11 + len(queue.encode()) + 12
+        size = remaining - 7 - record_overhead - left
+        if size < 0:
+            # A First frame fills this block; a Last frame leaves `left` in the next.
+            size = max((remaining - 7) + (BLOCK - 7 - left) - record_overhead, 0)
+        batch = [random.Random(size).randbytes(size)]
+        self._check(
+            _core(lambda: self.core.append_records(queue, batch).last_position),
+            _model(lambda: self.model.append(queue, batch)),
+        )
+
+    @rule(queue=queue_names, kind=st.sampled_from(TRUNCATE_POSITIONS), delta=st.integers(0, 2))
+    def truncate(self, queue: str, kind: str, delta: int) -> None:
+        self.steps.append("truncate")
+        q = self.model.queues.get(queue)
+        records = q.records if q is not None else []
+        first = records[0][0] if records else self._next_position(queue)
+        last = records[-1][0] if records else self._next_position(queue)
+        position = {
+            "before_head": max(first - 1 - delta, 0),
+            "head": first,
+            "inside": records[len(records) // 2][0] if records else first,
+            "last": last,
+            "beyond": last + 1 + delta,
+            "max": MAX_U64 - delta,
+        }[kind]
+        self._check(
+            _core(lambda: self.core.truncate(queue, position).evicted_records),
+            _model(lambda: self.model.truncate(queue, position)),
+        )
+
+    @rule(queue=queue_names, start=st.integers(-1, 12), length=st.integers(0, 6))
+    def read_range(self, queue: str, start: int, length: int) -> None:
+        self.steps.append("range")
+        low = None if start < 0 else start
+        high = None if start < 0 else start + length
+        self._check(
+            _core(lambda: [(r.position, r.payload) for r in self.core.range(queue, low, high)]),
+            _model(lambda: self.model.range(queue, low, high)),
+        )
+
+    @rule(fsync=st.booleans())
+    def persist(self, fsync: bool) -> None:
+        self.steps.append("persist")
+        self.core.persist(PersistAction.FLUSH_AND_FSYNC if fsync else PersistAction.FLUSH)
+
+    @rule(keep_profile=st.booleans())
+    def reopen(self, keep_profile: bool) -> None:
+        self.steps.append("reopen")
+        self.core.close()
+        # The closed log's bytes, read by an independent reader of the format,
+        # hold exactly the model's state.
+        assert spec_reader.read_state(self.directory, self.profile) == self.model.state_json_value()
+        self.log = MultiRecordLog.open(self.directory, checksum=self.profile if keep_profile else None)
+        # A log without frames has no profile yet: it takes the one asked for.
+        self.profile = self.log.checksum_profile.value
+        report = self.log.recovery_report
+        assert not report.damages, report.describe()
+
+    @precondition(lambda self: self.log is not None)
+    @invariant()
+    def same_observable_state(self) -> None:
+        log = self.core
+        # Every operation is flushed (the default policy): the files, read by an
+        # independent reader of the format, hold the model's state too.
+        assert spec_reader.read_state(self.directory, self.profile) == self.model.state_json_value()
+        assert log.state().to_json_value() == self.model.state_json_value()
+        for queue in self.model.queues:
+            expected = self.model.last_record(queue)
+            got = log.last_record(queue)
+            assert (tuple(got) if got is not None else None) == expected
+            assert log.last_position(queue) == self.model.last_position(queue)
+            assert log.next_position(queue) == self.model.queues[queue].next_position
