@@ -16,7 +16,7 @@ from typing import Any
 
 import crc32c
 import pytest
-from hypothesis import Phase, Verbosity, settings
+from hypothesis import Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 import mrecordlog._framing as framing
@@ -29,7 +29,6 @@ from mrecordlog.outcomes import Record
 from tests.stateful_machine import LogVersusModel
 
 MAX_SHRUNK_STEPS = 12
-_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 
 
 def _truncate_keeps_the_record_at_the_position(mp: pytest.MonkeyPatch) -> None:
@@ -189,13 +188,7 @@ def shrunk_failure_length(machine: type[LogVersusModel]) -> int:
     # A disagreement fails an assertion; a log the core cannot reopen raises one
     # of its errors. Anything else is a fault of the test itself and propagates.
     with pytest.raises((AssertionError, MRecordLogError)):
-        # No explain phase: the last run is then the shrunk failing example.
-        run_state_machine_as_test(
-            Probe,
-            settings=settings(
-                settings.get_profile("ci"), verbosity=Verbosity.quiet, phases=_PHASES, report_multiple_bugs=False
-            ),
-        )
+        run_state_machine_as_test(Probe, settings=settings(settings.get_profile("teeth"), verbosity=Verbosity.quiet))
     return lengths[-1]
 
 
