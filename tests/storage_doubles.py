@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mrecordlog import StorageError
-from mrecordlog._storage import Storage, StorageFile
+from mrecordlog._storage import DirectoryLock, Storage, StorageFile
 
 
 @dataclass
@@ -97,3 +97,6 @@ class RecordingStorage:
     def sync_dir(self, path: str) -> None:
         self.calls.record(Call("sync_dir", path))
         self._inner.sync_dir(path)
+
+    def lock_dir(self, path: str) -> DirectoryLock:
+        return self._inner.lock_dir(path)

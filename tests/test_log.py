@@ -18,6 +18,7 @@ from mrecordlog import (
     InvalidArgument,
     LogClosed,
     LogFailed,
+    LogLocked,
     MissingQueue,
     MultiRecordLog,
     OnDelay,
@@ -464,6 +465,17 @@ def test_an_io_error_while_collecting_files_keeps_the_queue_untruncated(tmp_path
     with MultiRecordLog.open(tmp_path) as reopened:
         # the truncate record reached the disk before the removal failed
         assert [r.position for r in reopened.range("q")] == [1]
+
+
+def test_a_directory_is_used_by_one_open_log_at_a_time(tmp_path: Path) -> None:
+    first = MultiRecordLog.open(tmp_path)
+    with pytest.raises(LogLocked) as raised:
+        MultiRecordLog.open(tmp_path)
+    assert raised.value.directory == str(tmp_path)
+    first.create_queue("q")
+    first.close()
+    with MultiRecordLog.open(tmp_path) as second:
+        assert second.list_queues() == ["q"]
 
 
 def test_a_closed_log_refuses_every_call(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ disk in ``fault_injection`` implements the same protocol. Every method raises
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 from typing import Protocol
 
-from mrecordlog.errors import StorageError
+from mrecordlog.errors import LogLocked, StorageError
 
 
 class StorageFile(Protocol):
@@ -63,6 +64,28 @@ class Storage(Protocol):
     def sync_dir(self, path: str) -> None:
         """Make the directory's entries (creations, removals) durable."""
         ...
+
+    def lock_dir(self, path: str) -> DirectoryLock:
+        """Take the directory for exclusive use by this process's log; raises
+        ``LogLocked`` if another holder has it."""
+        ...
+
+
+class DirectoryLock(Protocol):
+    def release(self) -> None: ...
+
+
+class OsDirectoryLock:
+    """An ``flock`` on the directory itself: no lock file is created, and the
+    lock dies with the process."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
 
 class OsFile:
@@ -179,6 +202,20 @@ class OsStorage:
         except OSError as exc:
             raise StorageError("remove", path, exc) from exc
 
+    def lock_dir(self, path: str) -> DirectoryLock:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorageError("open directory", path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LogLocked(path) from exc
+            raise StorageError("lock directory", path, exc) from exc
+        return OsDirectoryLock(fd)
+
     def sync_dir(self, path: str) -> None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -227,3 +264,6 @@ class ReadOnlyStorage:
 
     def sync_dir(self, path: str) -> None:
         raise self._refuse("fsync directory", path)
+
+    def lock_dir(self, path: str) -> DirectoryLock:
+        raise self._refuse("lock directory", path)

@@ -191,6 +191,16 @@ class QueueModifiedDuringIteration(MRecordLogError, RuntimeError):
         self.queue = queue
 
 
+class LogLocked(MRecordLogError):
+    """Another open log (in this process or another) holds the directory."""
+
+    kind = "Locked"
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(f"the log directory {directory} is in use by another open log")
+        self.directory = directory
+
+
 class LogClosed(MRecordLogError):
     """An operation on a log that was closed."""
 

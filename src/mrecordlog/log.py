@@ -30,7 +30,7 @@ from mrecordlog._codec import (
 from mrecordlog._framing import frame_record
 from mrecordlog._queues import Queues
 from mrecordlog._recovery import RecoveryReport, replay
-from mrecordlog._storage import OsStorage, Storage
+from mrecordlog._storage import DirectoryLock, OsStorage, Storage
 from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, WalWriter, list_wal_files, wal_file_name
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
@@ -106,8 +106,10 @@ class MultiRecordLog:
         persist_policy: PersistPolicy,
         clock: Callable[[], float],
         recovery_report: RecoveryReport,
+        lock: DirectoryLock,
     ) -> None:
         """Use ``MultiRecordLog.open``."""
+        self._lock = lock
         self._directory = directory
         self._storage = storage
         self._writer = writer
@@ -153,6 +155,24 @@ class MultiRecordLog:
         path = os.fspath(directory)
         if not storage.is_dir(path):
             storage.make_dirs(path)
+        lock = storage.lock_dir(path)
+        try:
+            return cls._open_locked(storage, path, lock, persist_policy, requested_profile, file_num_bytes, clock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _open_locked(
+        cls,
+        storage: Storage,
+        path: str,
+        lock: DirectoryLock,
+        persist_policy: PersistPolicy,
+        requested_profile: ChecksumProfile | None,
+        file_num_bytes: int | None,
+        clock: Callable[[], float],
+    ) -> MultiRecordLog:
         file_numbers = list_wal_files(storage, path)
         if file_numbers:
             size = _existing_file_size(storage, path, file_numbers[-1])
@@ -190,6 +210,7 @@ class MultiRecordLog:
             persist_policy=persist_policy,
             clock=clock,
             recovery_report=result.report,
+            lock=lock,
         )
         try:
             log._collect_garbage(log._queues.file_live_counts_after(()), log._queues.empty_queues())
@@ -210,7 +231,10 @@ class MultiRecordLog:
                 self._persist(self._policy.action)
         finally:
             self._closed = True
-            self._writer.close()
+            try:
+                self._writer.close()
+            finally:
+                self._lock.release()
 
     def __enter__(self) -> MultiRecordLog:
         return self
