@@ -98,5 +98,9 @@ class RecordingStorage:
         self.calls.record(Call("sync_dir", path))
         self._inner.sync_dir(path)
 
+    def rename(self, source: str, destination: str) -> None:
+        self.calls.record(Call("rename", source))
+        self._inner.rename(source, destination)
+
     def lock_dir(self, path: str) -> DirectoryLock:
         return self._inner.lock_dir(path)

@@ -61,6 +61,11 @@ class Storage(Protocol):
 
     def remove_file(self, path: str) -> None: ...
 
+    def rename(self, source: str, destination: str) -> None:
+        """Atomically move a file (``destination`` must not exist); durable once
+        both directories are synced."""
+        ...
+
     def sync_dir(self, path: str) -> None:
         """Make the directory's entries (creations, removals) durable."""
         ...
@@ -216,6 +221,14 @@ class OsStorage:
             raise StorageError("lock directory", path, exc) from exc
         return OsDirectoryLock(fd)
 
+    def rename(self, source: str, destination: str) -> None:
+        try:
+            if os.path.lexists(destination):
+                raise FileExistsError(errno.EEXIST, "destination exists", destination)
+            os.rename(source, destination)
+        except OSError as exc:
+            raise StorageError(f"rename to {destination}", source, exc) from exc
+
     def sync_dir(self, path: str) -> None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -261,6 +274,9 @@ class ReadOnlyStorage:
 
     def remove_file(self, path: str) -> None:
         raise self._refuse("remove", path)
+
+    def rename(self, source: str, destination: str) -> None:
+        raise self._refuse("rename", source)
 
     def sync_dir(self, path: str) -> None:
         raise self._refuse("fsync directory", path)
