@@ -1,7 +1,67 @@
-"""Fault injection for mrecordlog's storage seam (issue 4 builds it here).
+"""Fault injection for mrecordlog's storage seam.
 
-This package will hold ``SimulatedDisk`` (an implementation of
-``mrecordlog._storage.Storage`` that keeps durable and volatile state apart),
-fault plans and crash-image enumeration. It imports only the Storage protocol
-and the error types of the core.
+- ``disk``: ``SimulatedDisk``, an in-memory ``mrecordlog._storage.Storage``
+  modelled on a POSIX file system with a page cache: visible and durable
+  state kept apart, every unsynced mutation a pending operation, fsync and
+  directory sync making them durable, injected faults, bit rot.
+- ``faults``: ``FaultPlan``: fail the N-th call, fail the N-th fsync and drop
+  its pages, run out of space.
+- ``ops``: the pending operations (``WriteOp``, ``ResizeOp``, ``LinkOp``,
+  ``UnlinkOp``, ``RenameOp``).
+- ``images``: crash images (power loss with any subset of the pending
+  operations kept or torn, process crash, durable state only), enumeration
+  and random sampling of crash choices, and ``materialize`` onto the real
+  file system.
+
+It uses only the standard library, and from the core only the Storage
+protocol (``mrecordlog._storage``) and the error types (``mrecordlog.errors``).
 """
+
+from fault_injection.disk import SimulatedDisk, SimulatedFile, SimulatedLock
+from fault_injection.faults import FaultPlan
+from fault_injection.images import (
+    DROP,
+    KEEP,
+    SECTOR_NUM_BYTES,
+    Choice,
+    CrashChoices,
+    Drop,
+    Keep,
+    Tear,
+    durable_image,
+    enumerate_choices,
+    materialize,
+    power_loss_image,
+    process_crash_image,
+    random_choices,
+    sectors_touched,
+)
+from fault_injection.ops import LinkOp, PendingOp, RenameOp, ResizeOp, UnlinkOp, WriteOp
+
+__all__ = [
+    "DROP",
+    "KEEP",
+    "SECTOR_NUM_BYTES",
+    "Choice",
+    "CrashChoices",
+    "Drop",
+    "FaultPlan",
+    "Keep",
+    "LinkOp",
+    "PendingOp",
+    "RenameOp",
+    "ResizeOp",
+    "SimulatedDisk",
+    "SimulatedFile",
+    "SimulatedLock",
+    "Tear",
+    "UnlinkOp",
+    "WriteOp",
+    "durable_image",
+    "enumerate_choices",
+    "materialize",
+    "power_loss_image",
+    "process_crash_image",
+    "random_choices",
+    "sectors_touched",
+]

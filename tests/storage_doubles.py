@@ -61,6 +61,9 @@ class RecordingFile:
     def size(self) -> int:
         return self._inner.size()
 
+    def next_data(self, offset: int) -> int:
+        return self._inner.next_data(offset)
+
     def close(self) -> None:
         self._inner.close()
 

@@ -6,7 +6,7 @@ The public API, re-exported; nothing else lives here.
 """
 
 from mrecordlog._codec import ChecksumProfile
-from mrecordlog._recovery import Damage, RecoveryReport
+from mrecordlog._recovery import Damage, QuarantinedBytes, RecoveryMode, RecoveryReport
 from mrecordlog._storage import OsStorage, Storage, StorageFile
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
@@ -64,12 +64,14 @@ __all__ = [
     "PersistPolicy",
     "PositionInPast",
     "PositionOverflow",
+    "QuarantinedBytes",
     "QueueAlreadyExists",
     "QueueModifiedDuringIteration",
     "QueueState",
     "QueueSummary",
     "Record",
     "RecordDecodeError",
+    "RecoveryMode",
     "RecoveryReport",
     "ResourceUsage",
     "Storage",

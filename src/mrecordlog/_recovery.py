@@ -1,15 +1,27 @@
-"""Replay: from the WAL's records to the in-memory queues, with a report.
+"""Replay and recovery modes: from the WAL's records to the in-memory queues.
 
-The replay rules are mrecordlog 0.5's (``spec/SEMANTICS.md``, Replay): frames
-and records that are damaged are skipped and reported, a position record
-(re)sets an empty queue, an append to an unknown queue creates it at the
-append's position, and an append below its queue's next position makes the
-whole open fail, since no order of the log's own operations could produce it.
+Replay applies records with the rules of ``spec/SEMANTICS.md`` (a position
+record (re)sets an empty queue, an append to an unknown queue creates it, ...).
+What happens at damage depends on the recovery mode (``spec/DURABILITY.md``):
+
+- ``point_in_time`` (default): replay stops at the first invalid frame or
+  record; everything after it is discarded. The log is the state of a moment
+  in its history, never one with a hole.
+- ``strict``: like ``point_in_time`` for a torn tail (nothing valid follows
+  the damage); any other corruption makes recovery fail with
+  ``CorruptionError`` naming the file and offset.
+- ``skip``: mrecordlog 0.5's behaviour: damaged frames and blocks are skipped,
+  replay goes on.
+
+This module only reads. Making the discarded bytes harmless (quarantine, then
+zeroing) is ``_quarantine``'s job, done by a writable open.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from mrecordlog._codec import (
     AppendRecordsRecord,
@@ -22,15 +34,31 @@ from mrecordlog._codec import (
 from mrecordlog._queues import Queues
 from mrecordlog._storage import Storage
 from mrecordlog._wal import Location, RawRecord, ReadDamage, WalReader, wal_file_name
-from mrecordlog.errors import CorruptionError, RecordDecodeError
+from mrecordlog.errors import CorruptionError, InvalidArgument, RecordDecodeError
+
+
+class RecoveryMode(enum.Enum):
+    POINT_IN_TIME = "point_in_time"
+    STRICT = "strict"
+    SKIP = "skip"
+
+    @classmethod
+    def parse(cls, value: str | RecoveryMode) -> RecoveryMode:
+        if isinstance(value, RecoveryMode):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidArgument(f"unknown recovery mode {value!r} (expected point_in_time, strict or skip)") from None
 
 
 @dataclass(frozen=True, slots=True)
 class Damage:
     """Bytes that recovery could not use, and why."""
 
-    kind: str  # checksum_mismatch, invalid_frame_type, length_past_block,
-    # partial_record_dropped, orphan_frame, undecodable_record
+    # checksum_mismatch, invalid_frame_type, length_past_block, partial_record_dropped,
+    # orphan_frame, undecodable_record, inconsistent_record, detached_file
+    kind: str
     file: str
     offset: int
     num_bytes: int
@@ -38,9 +66,20 @@ class Damage:
 
 
 @dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    """What opening (or inspecting) a log found."""
+class QuarantinedBytes:
+    """Bytes a writable open moved out of the log before writing to it."""
 
+    file: str  # the WAL file they came from
+    offset: int  # where in it
+    num_bytes: int
+    stored_as: str  # path relative to the log directory
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What opening (or inspecting) a log found, and what it discarded."""
+
+    mode: str
     files: tuple[str, ...]
     checksum_profile: str | None  # detected from the first valid frame; None if there is none
     profile_detected_in: str | None  # "wal-... at offset N"
@@ -49,32 +88,64 @@ class RecoveryReport:
     # Middle/Last frames at the start of the log: the end of a record whose
     # beginning was in a file that GC deleted. Expected, not damage.
     collected_tail_num_bytes: int
+    # point_in_time / strict: where replay stopped ("wal-... at offset N"), if it did.
+    stopped_at: str | None
+    # Complete, valid records after the stop point that were not replayed, and
+    # the queues they name.
+    discarded_records: int
+    queues_touched: tuple[str, ...]
+    # Files after a gap in the numbering (a lost file): not replayed.
+    detached_files: tuple[str, ...]
     # Where the log ends: the next write goes there.
     resume_file: str | None
     resume_offset: int | None
     # True when an all-zero frame header ended the log, False when the files ran out.
     ended_at_end_marker: bool
+    # Filled by a writable open: what it moved to the quarantine folder.
+    quarantine_dir: str | None = None
+    quarantined: tuple[QuarantinedBytes, ...] = field(default_factory=tuple)
 
     @property
     def damaged_num_bytes(self) -> int:
         return sum(damage.num_bytes for damage in self.damages)
 
+    @property
+    def clean(self) -> bool:
+        """Nothing was damaged, discarded or quarantined."""
+        return not (self.damages or self.discarded_records or self.detached_files or self.quarantined)
+
+    def to_json_value(self) -> dict[str, Any]:
+        return asdict(self)
+
     def describe(self) -> str:
         lines = [
+            f"recovery mode: {self.mode}",
             f"files: {', '.join(self.files) or '(none)'}",
             f"checksum profile: {self.checksum_profile or '(undetermined: no valid frame)'}",
             f"records replayed: {self.records_replayed}",
             f"damage: {len(self.damages)} place(s), {self.damaged_num_bytes} byte(s)",
         ]
+        lines.extend(
+            f"  {d.kind} in {d.file} at offset {d.offset} ({d.num_bytes} bytes){': ' + d.detail if d.detail else ''}"
+            for d in self.damages
+        )
+        if self.stopped_at is not None:
+            lines.append(
+                f"replay stopped at {self.stopped_at}; {self.discarded_records} later record(s) discarded"
+                + (f" (queues: {', '.join(repr(q) for q in self.queues_touched)})" if self.queues_touched else "")
+            )
+        if self.detached_files:
+            lines.append(f"detached files (after a gap in the numbering): {', '.join(self.detached_files)}")
         if self.collected_tail_num_bytes:
             lines.append(
                 f"skipped {self.collected_tail_num_bytes} byte(s) at the start: the end of a record "
                 "whose beginning was in a collected file"
             )
-        lines.extend(
-            f"  {d.kind} in {d.file} at offset {d.offset} ({d.num_bytes} bytes){': ' + d.detail if d.detail else ''}"
-            for d in self.damages
-        )
+        if self.quarantined:
+            lines.append(f"quarantined into {self.quarantine_dir}:")
+            lines.extend(
+                f"  {q.num_bytes} byte(s) of {q.file} from offset {q.offset} -> {q.stored_as}" for q in self.quarantined
+            )
         return "\n".join(lines)
 
 
@@ -85,56 +156,101 @@ class ReplayResult:
     profile: ChecksumProfile | None
     profile_detected_at: Location | None
     report: RecoveryReport
+    # Files the log keeps (numbers); files after ``resume``'s file are to be discarded.
+    file_numbers: list[int]
 
 
-def replay(storage: Storage, directory: str, file_numbers: list[int]) -> ReplayResult:
-    """Read every WAL file of ``directory`` and rebuild the queues.
+def contiguous_prefix(file_numbers: list[int]) -> list[int]:
+    """The files from the first up to the first gap in the numbering."""
+    for index in range(1, len(file_numbers)):
+        if file_numbers[index] != file_numbers[index - 1] + 1:
+            return file_numbers[:index]
+    return list(file_numbers)
 
-    Reads only; the caller decides whether to write anything afterwards.
-    """
+
+def replay(
+    storage: Storage,
+    directory: str,
+    file_numbers: list[int],
+    mode: RecoveryMode = RecoveryMode.POINT_IN_TIME,
+) -> ReplayResult:
+    """Read the WAL files of ``directory`` and rebuild the queues. Reads only."""
+    readable = file_numbers if mode is RecoveryMode.SKIP else contiguous_prefix(file_numbers)
+    detached = file_numbers[len(readable) :]
     queues = Queues()
-    reader = WalReader(storage, directory, file_numbers)
+    reader = WalReader(storage, directory, readable)
     damages: list[Damage] = []
     records_replayed = 0
     collected_tail_num_bytes = 0
+    stop: Location | None = None
+    discarded_records = 0
+    touched: set[str] = set()
     for item in reader:
-        if isinstance(item, ReadDamage) and item.kind == "collected_record_tail":
-            collected_tail_num_bytes += item.num_bytes
-            continue
         if isinstance(item, ReadDamage):
-            damages.append(
-                Damage(item.kind, wal_file_name(item.location.file_number), item.location.offset, item.num_bytes)
-            )
+            if item.kind == "collected_record_tail":
+                collected_tail_num_bytes += item.num_bytes
+                continue
+            damages.append(_damage(item.kind, item.location, item.num_bytes))
+            if mode is not RecoveryMode.SKIP and stop is None:
+                stop = item.location
             continue
         try:
             record = decode_record(item.data)
         except RecordDecodeError as exc:
-            damages.append(
-                Damage(
-                    "undecodable_record",
-                    wal_file_name(item.start.file_number),
-                    item.start.offset,
-                    len(item.data),
-                    exc.reason,
-                )
-            )
+            damages.append(_damage("undecodable_record", item.start, len(item.data), exc.reason))
+            if mode is not RecoveryMode.SKIP and stop is None:
+                stop = item.start
             continue
-        _apply(queues, record, item)
+        if stop is not None:
+            discarded_records += 1
+            touched.add(record.queue)
+            continue
+        try:
+            _apply(queues, record, item)
+        except CorruptionError as exc:
+            if mode is not RecoveryMode.POINT_IN_TIME:
+                raise
+            damages.append(_damage("inconsistent_record", item.start, len(item.data), str(exc)))
+            stop = item.start
+            continue
         records_replayed += 1
-    resume = reader.resume
+    if detached:
+        damages.append(
+            Damage("detached_file", wal_file_name(detached[0]), 0, 0, "a file is missing before it in the numbering")
+        )
+    if mode is RecoveryMode.STRICT and stop is not None and discarded_records:
+        raise CorruptionError(
+            f"strict recovery refuses corruption followed by {discarded_records} valid record(s)",
+            file=wal_file_name(stop.file_number),
+            offset=stop.offset,
+        )
+    if mode is RecoveryMode.STRICT and detached:
+        raise CorruptionError(
+            "strict recovery refuses a gap in the file numbering", file=wal_file_name(detached[0]), offset=0
+        )
+    resume = stop if stop is not None else reader.resume
     detected_at = reader.profile_detected_at
     report = RecoveryReport(
+        mode=mode.value,
         files=tuple(wal_file_name(n) for n in file_numbers),
         checksum_profile=reader.profile.value if reader.profile is not None else None,
         profile_detected_in=detected_at.describe() if detected_at is not None else None,
         records_replayed=records_replayed,
         damages=tuple(damages),
         collected_tail_num_bytes=collected_tail_num_bytes,
+        stopped_at=stop.describe() if stop is not None else None,
+        discarded_records=discarded_records,
+        queues_touched=tuple(sorted(touched)),
+        detached_files=tuple(wal_file_name(n) for n in detached),
         resume_file=wal_file_name(resume.file_number) if resume is not None else None,
         resume_offset=resume.offset if resume is not None else None,
         ended_at_end_marker=reader.reached_end_marker,
     )
-    return ReplayResult(queues, resume, reader.profile, detected_at, report)
+    return ReplayResult(queues, resume, reader.profile, detected_at, report, list(file_numbers))
+
+
+def _damage(kind: str, location: Location, num_bytes: int, detail: str = "") -> Damage:
+    return Damage(kind, wal_file_name(location.file_number), location.offset, num_bytes, detail)
 
 
 def _apply(
@@ -142,21 +258,28 @@ def _apply(
     record: AppendRecordsRecord | TruncateRecord | RecordPositionRecord | DeleteQueueRecord,
     raw: RawRecord,
 ) -> None:
+    """Apply one record; ``CorruptionError`` (nothing changed) if it cannot
+    follow the state, which no sequence of the log's own operations produces."""
     queue = record.queue
     if isinstance(record, AppendRecordsRecord):
-        if queue not in queues:
-            # The queue's position record was in a file that GC deleted.
-            queues.create(queue, record.position)
-        for position, payload in record.entries:
-            if not queues.append_replayed(queue, raw.attributed_file, position, payload):
+        next_position = queues.next_position(queue) if queue in queues else record.position
+        expected = next_position
+        for position, _ in record.entries:
+            if position < expected or position >= 2**64 - 1:
                 raise CorruptionError(
                     f"record at position {position} of queue {queue!r} cannot follow the queue's "
-                    f"next position {queues.next_position(queue)}",
+                    f"next position {expected}",
                     file=wal_file_name(raw.start.file_number),
                     offset=raw.start.offset,
                     queue=queue,
                     position=position,
                 )
+            expected = position + 1
+        if queue not in queues:
+            # The queue's position record was in a file that GC deleted.
+            queues.create(queue, record.position)
+        for position, payload in record.entries:
+            queues.append_replayed(queue, raw.attributed_file, position, payload)
     elif isinstance(record, TruncateRecord):
         if queue in queues:
             queues.apply_truncate(queues.plan_truncate(queue, record.position))

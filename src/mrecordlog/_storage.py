@@ -37,6 +37,12 @@ class StorageFile(Protocol):
 
     def size(self) -> int: ...
 
+    def next_data(self, offset: int) -> int:
+        """An offset at or after ``offset`` before which every byte is zero
+        (the size when the rest is zeros). Returning ``offset`` itself is
+        always correct; a sparse-aware file can skip holes."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -146,6 +152,14 @@ class OsFile:
             return os.fstat(self._fd).st_size
         except OSError as exc:
             raise StorageError("stat", self._path, exc) from exc
+
+    def next_data(self, offset: int) -> int:
+        try:
+            return os.lseek(self._fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data at or after offset: a hole to the end
+                return self.size()
+            return offset  # the file system cannot tell: assume data
 
     def close(self) -> None:
         if self._fd < 0:

@@ -268,7 +268,6 @@ class WalWriter:
         self._buffer = bytearray()
         self._buffer_offset = offset  # file offset of the buffer's first byte
         self._unsynced_files: set[int] = set()
-        self._directory_unsynced = False
 
     def _path(self, file_number: int) -> str:
         return os.path.join(self._directory, wal_file_name(file_number))
@@ -303,8 +302,8 @@ class WalWriter:
         self._buffer.clear()
 
     def sync(self) -> None:
-        """Flush, then fsync every file written since the last sync and, if
-        files were created or removed, the directory."""
+        """Flush, then fsync every file written since the last sync. (Creations
+        and removals of files are made durable when they happen.)"""
         self.flush()
         for file_number in sorted(self._unsynced_files):
             if file_number == self.current_file:
@@ -317,9 +316,6 @@ class WalWriter:
                 finally:
                     handle.close()
         self._unsynced_files.clear()
-        if self._directory_unsynced:
-            self._storage.sync_dir(self._directory)
-            self._directory_unsynced = False
 
     def _roll(self) -> None:
         self.flush()
@@ -330,15 +326,15 @@ class WalWriter:
             self._unsynced_files.discard(self.current_file)
         self._handle.close()
         self._handle = None
-        later = [n for n in self.file_numbers if n > self.current_file]
-        if later:
-            next_file = later[0]
-            self._handle = self._storage.open_file(self._path(next_file), writable=True)
-        else:
-            next_file = self.current_file + 1
-            self._handle = self._storage.create_file(self._path(next_file), self.file_num_bytes)
-            self.file_numbers.append(next_file)
-            self._directory_unsynced = True
+        # Recovery removed every file after the resume point, so the next file
+        # is always new (creating it fails if something put a file there).
+        next_file = self.current_file + 1
+        self._handle = self._storage.create_file(self._path(next_file), self.file_num_bytes)
+        self.file_numbers.append(next_file)
+        self._unsynced_files.add(next_file)
+        # The new file's entry is made durable before any data goes into it: a
+        # later file must never survive a crash that loses an earlier one.
+        self._storage.sync_dir(self._directory)
         self.current_file = next_file
         self.offset = 0
         self._buffer_offset = 0
@@ -358,14 +354,16 @@ class WalWriter:
         return files[:count]
 
     def remove_files(self, file_numbers: list[int]) -> None:
-        """Delete leading files (as chosen by ``collectable_files``), in order."""
+        """Delete leading files (as chosen by ``collectable_files``), oldest
+        first, each removal made durable before the next: a crash must never
+        bring back an older file while a newer deleted one stays gone."""
         for file_number in file_numbers:
             assert file_number == self.file_numbers[0]
             assert file_number != self.current_file
             self._storage.remove_file(self._path(file_number))
             self.file_numbers.pop(0)
             self._unsynced_files.discard(file_number)
-            self._directory_unsynced = True
+            self._storage.sync_dir(self._directory)
 
     def close(self) -> None:
         if self._handle is not None:

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from mrecordlog._recovery import RecoveryReport, replay
+from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
 from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage
 from mrecordlog._wal import list_wal_files
 from mrecordlog.errors import StorageError
@@ -52,13 +52,20 @@ class Inspection:
     report: RecoveryReport
 
 
-def inspect_log(directory: str | os.PathLike[str], *, storage: Storage | None = None) -> Inspection:
-    """The state opening ``directory`` would recover, and the recovery report."""
+def inspect_log(
+    directory: str | os.PathLike[str],
+    *,
+    storage: Storage | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
+) -> Inspection:
+    """The state opening ``directory`` with this recovery mode would recover,
+    and the recovery report (raises ``CorruptionError`` where ``strict``
+    refuses). Nothing is written: no quarantine, no GC."""
     read_only = ReadOnlyStorage(storage if storage is not None else OsStorage())
     path = os.fspath(directory)
     if not read_only.is_dir(path):
         raise StorageError("inspect", path, NotADirectoryError(20, "not a directory (or missing)"))
-    result = replay(read_only, path, list_wal_files(read_only, path))
+    result = replay(read_only, path, list_wal_files(read_only, path), RecoveryMode.parse(recovery))
     queues = result.queues
     state = LogState(
         {name: QueueState(queues.next_position(name), tuple(queues.range(name, None, None))) for name in queues.names()}

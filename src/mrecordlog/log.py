@@ -28,8 +28,9 @@ from mrecordlog._codec import (
     encode_record,
 )
 from mrecordlog._framing import frame_record
+from mrecordlog._quarantine import discard_after
 from mrecordlog._queues import Queues
-from mrecordlog._recovery import RecoveryReport, replay
+from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
 from mrecordlog._storage import DirectoryLock, OsStorage, Storage
 from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, WalWriter, list_wal_files, wal_file_name
 from mrecordlog.errors import (
@@ -136,8 +137,16 @@ class MultiRecordLog:
         file_num_bytes: int | None = None,
         storage: Storage | None = None,
         clock: Callable[[], float] = time.monotonic,
+        recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
     ) -> MultiRecordLog:
         """Open the log in ``directory`` (created if missing), replaying its files.
+
+        ``recovery`` decides what damage does (``spec/DURABILITY.md``):
+        ``point_in_time`` (default) stops replay at the first invalid frame,
+        ``strict`` refuses any corruption but a torn tail, ``skip`` skips
+        damaged frames as mrecordlog 0.5 does. Whatever recovery discards is
+        moved to ``quarantine/`` in the directory before anything is written;
+        ``recovery_report`` tells what happened.
 
         ``checksum`` is the profile of a new log (default ``crc32c``); an
         existing log keeps the profile it was written with, and asking for the
@@ -149,6 +158,7 @@ class MultiRecordLog:
         if not isinstance(persist_policy, (DoNothing, OnDelay, Always)):
             raise InvalidArgument(f"unknown persist policy {persist_policy!r}")
         requested_profile = ChecksumProfile.parse(checksum) if checksum is not None else None
+        mode = RecoveryMode.parse(recovery)
         if file_num_bytes is not None:
             check_file_num_bytes(file_num_bytes)
         storage = storage if storage is not None else OsStorage()
@@ -157,7 +167,7 @@ class MultiRecordLog:
             storage.make_dirs(path)
         lock = storage.lock_dir(path)
         try:
-            return cls._open_locked(storage, path, lock, persist_policy, requested_profile, file_num_bytes, clock)
+            return cls._open_locked(storage, path, lock, persist_policy, requested_profile, file_num_bytes, clock, mode)
         except BaseException:
             lock.release()
             raise
@@ -172,6 +182,7 @@ class MultiRecordLog:
         requested_profile: ChecksumProfile | None,
         file_num_bytes: int | None,
         clock: Callable[[], float],
+        mode: RecoveryMode,
     ) -> MultiRecordLog:
         file_numbers = list_wal_files(storage, path)
         if file_numbers:
@@ -188,7 +199,7 @@ class MultiRecordLog:
                 first.close()
             storage.sync_dir(path)
             file_numbers = [0]
-        result = replay(storage, path, file_numbers)
+        result = replay(storage, path, file_numbers, mode)
         if result.profile is not None and requested_profile is not None and result.profile is not requested_profile:
             where = result.profile_detected_at
             raise ChecksumProfileMismatch(
@@ -200,6 +211,16 @@ class MultiRecordLog:
         profile = result.profile or requested_profile or ChecksumProfile.CRC32C
         resume = result.resume
         assert resume is not None
+        file_numbers, report = discard_after(storage, path, file_numbers, resume, result.report)
+        # What was recovered may sit unsynced in the page cache (after a process
+        # crash): make it durable before any new operation can be acknowledged.
+        for number in file_numbers:
+            handle = storage.open_file(os.path.join(path, wal_file_name(number)), writable=True)
+            try:
+                handle.sync()
+            finally:
+                handle.close()
+        storage.sync_dir(path)
         writer = WalWriter(storage, path, file_numbers, size, resume.file_number, resume.offset)
         log = cls(
             directory=path,
@@ -209,7 +230,7 @@ class MultiRecordLog:
             profile=profile,
             persist_policy=persist_policy,
             clock=clock,
-            recovery_report=result.report,
+            recovery_report=report,
             lock=lock,
         )
         try:

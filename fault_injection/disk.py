@@ -1,0 +1,523 @@
+"""``SimulatedDisk``: an in-memory ``Storage`` that keeps durable and volatile
+state apart, like a POSIX file system over a page cache.
+
+It owns the file system model (directories, entries, inodes), the pending
+operation list, fsync and directory-sync semantics, fault injection at call
+time (``FaultPlan``) and bit rot (``flip_bit``). Building crash images from a
+disk is ``images``'s job.
+
+The model:
+
+- An inode holds ``visible`` bytes (what reads see: the page cache) and
+  ``durable`` bytes (what survives a power loss).
+- A directory maps names to inodes twice: ``visible`` entries (what lookups
+  see) and ``durable`` entries. Directories themselves are created durable and
+  are never removed; only regular files live in entries.
+- Every mutation changes the visible state at once and appends a pending
+  operation (``ops``) in issue order. A file's ``sync`` makes that inode's
+  pending writes and resizes durable, not its directory entry; ``sync_dir``
+  makes that directory's pending links, unlinks and renames durable.
+- Paths are '/'-separated. Relative paths are relative to '/', the only
+  working directory there is, so ``"log/x"`` and ``"/log/x"`` name one file.
+"""
+
+from __future__ import annotations
+
+import errno
+import posixpath
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fault_injection.faults import FaultPlan
+from fault_injection.ops import (
+    DataOp,
+    DirectoryOp,
+    LinkOp,
+    PendingOp,
+    RenameOp,
+    ResizeOp,
+    UnlinkOp,
+    WriteOp,
+    apply_data_op,
+    resize,
+    write_into,
+)
+from mrecordlog._storage import DirectoryLock, StorageFile
+from mrecordlog.errors import LogLocked, StorageError
+
+ROOT = "/"
+PAGE_NUM_BYTES = 4096  # the granularity of holes (next_data)
+
+
+def normalize(path: str) -> str:
+    """The absolute, normalised form of ``path`` (relative paths start at '/')."""
+    normalized = posixpath.normpath(posixpath.join(ROOT, path))
+    # POSIX lets normpath keep exactly two leading slashes; here they mean '/'.
+    return "/" + normalized.lstrip("/")
+
+
+def _error(operation: str, path: str, code: int, message: str, offset: int | None = None) -> StorageError:
+    # OSError(errno, ...) builds the matching subclass (FileNotFoundError for
+    # ENOENT, FileExistsError for EEXIST, ...), as a real call would raise.
+    return StorageError(operation, path, OSError(code, message, path), offset=offset)
+
+
+def apply_directory_op(entries: Mapping[str, dict[str, int]], op: DirectoryOp) -> None:
+    """Apply a directory operation to directory maps (durable ones, or an image's).
+
+    An unlink or the source half of a rename only removes the entry if it
+    still names the op's inode: in a crash image whose choices dropped the
+    creation, or kept a later re-creation of the name, there is nothing (or
+    another file) to remove.
+    """
+    if isinstance(op, LinkOp):
+        entries[op.directory][op.name] = op.inode
+    elif isinstance(op, UnlinkOp):
+        _remove_entry(entries[op.directory], op.name, op.inode)
+    else:
+        _remove_entry(entries[op.source_directory], op.source_name, op.inode)
+        entries[op.destination_directory][op.destination_name] = op.inode
+
+
+def _remove_entry(entries: dict[str, int], name: str, inode: int) -> None:
+    if entries.get(name) == inode:
+        del entries[name]
+
+
+class Inode:
+    """A file's bytes: what reads see (``visible``, the page cache) and what a
+    power loss would leave (``durable``).
+
+    Copy on write keeps crash images cheap: ``durable`` is never changed in
+    place (a change makes a new object), so images and the disks they come
+    from share it freely; and the page cache is the very same object until
+    its first change, which copies it into a private ``bytearray``.
+    """
+
+    __slots__ = ("_cache", "durable", "number")
+
+    def __init__(self, number: int, durable: bytes | bytearray = b"") -> None:
+        self.number = number
+        self.durable = durable
+        self._cache: bytearray | None = None  # None: the same bytes as durable
+
+    @property
+    def visible(self) -> bytes | bytearray:
+        return self.durable if self._cache is None else self._cache
+
+    def cache_for_update(self) -> bytearray:
+        """The visible bytes, private to this inode, to change in place."""
+        if self._cache is None:
+            self._cache = bytearray(self.durable)
+        return self._cache
+
+    def make_durable(self, ops: Sequence[DataOp]) -> None:
+        if not ops:
+            return
+        content = bytearray(self.durable)
+        for op in ops:
+            apply_data_op(content, op)
+        self.durable = content
+
+    def flip_bit(self, offset: int, bit: int) -> bool:
+        """Flip a bit wherever byte ``offset`` exists; False if it exists nowhere."""
+        flipped = False
+        if self._cache is not None and offset < len(self._cache):
+            self._cache[offset] ^= 1 << bit
+            flipped = True
+        if offset < len(self.durable):
+            durable = bytearray(self.durable)
+            durable[offset] ^= 1 << bit
+            self.durable = durable
+            flipped = True
+        return flipped
+
+
+@dataclass(slots=True)
+class Directory:
+    """A directory's entries (name -> inode number), visible and durable."""
+
+    visible: dict[str, int] = field(default_factory=dict)
+    durable: dict[str, int] = field(default_factory=dict)
+
+
+class SimulatedLock:
+    """The holder of a ``lock_dir``; ``release`` is idempotent."""
+
+    def __init__(self, disk: SimulatedDisk, path: str) -> None:
+        self._disk = disk
+        self._path = path
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._disk._release_lock(self._path, self)
+
+
+class SimulatedFile:
+    """An open file of a ``SimulatedDisk``; it keeps its inode even if the
+    file is removed or renamed (as a file descriptor does)."""
+
+    __slots__ = ("_closed", "_disk", "_inode", "_path", "_writable")
+
+    def __init__(self, disk: SimulatedDisk, inode: Inode, path: str, *, writable: bool) -> None:
+        self._disk = disk
+        self._inode = inode
+        self._path = path
+        self._writable = writable
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def inode(self) -> int:
+        return self._inode.number
+
+    def _check_open(self, operation: str, offset: int | None = None) -> None:
+        if self._closed:
+            raise _error(operation, self._path, errno.EBADF, "file is closed", offset)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        self._disk._enter("read_at", "read", self._path, offset)
+        self._check_open("read", offset)
+        if offset < 0 or size < 0:
+            raise _error("read", self._path, errno.EINVAL, "negative offset or size", offset)
+        return bytes(self._inode.visible[offset : offset + size])
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        self._disk._enter("write_at", "write", self._path, offset)
+        self._check_open("write", offset)
+        if not self._writable:
+            raise _error("write", self._path, errno.EBADF, "file is open read-only", offset)
+        if offset < 0:
+            raise _error("write", self._path, errno.EINVAL, "negative offset", offset)
+        self._disk._write(self._inode, self._path, offset, bytes(data))
+
+    def sync(self) -> None:
+        self._disk._enter("sync", "fsync", self._path)
+        self._check_open("fsync")
+        self._disk._sync_inode(self._inode, self._path)
+
+    def size(self) -> int:
+        self._disk._enter("size", "stat", self._path)
+        self._check_open("stat")
+        return len(self._inode.visible)
+
+    def next_data(self, offset: int) -> int:
+        """Like ``lseek(SEEK_DATA)`` on a file system with 4 KiB pages: the
+        start of the first page at or after ``offset`` holding a non-zero
+        byte (never before ``offset``), else the size. Zero pages read as
+        holes, so the caller's hole skipping gets exercised."""
+        self._disk._enter("next_data", "seek data", self._path, offset)
+        self._check_open("seek data", offset)
+        content = self._inode.visible
+        page = max(offset, 0) // PAGE_NUM_BYTES * PAGE_NUM_BYTES
+        while page < len(content):
+            chunk = content[page : page + PAGE_NUM_BYTES]
+            if chunk.count(0) != len(chunk):
+                return max(page, offset)
+            page += PAGE_NUM_BYTES
+        return max(len(content), offset)
+
+    def close(self) -> None:
+        self._disk._enter("close", "close", self._path)
+        self._closed = True
+
+
+class SimulatedDisk:
+    """An in-memory ``Storage`` with a page cache, pending operations and faults.
+
+    ``call_count`` counts every protocol call on the disk and on its open
+    files (``path`` and ``DirectoryLock.release`` excepted), failed ones
+    included; ``calls_by_kind`` counts them by method name (``"sync"`` for a
+    file's fsync, ``"sync_dir"``, ``"write_at"``, ...). ``fault_plan`` may be
+    replaced at any time. ``lost_on_power_loss`` holds the writes and resizes
+    whose pages a failed fsync dropped: still visible, never durable.
+    """
+
+    def __init__(self, fault_plan: FaultPlan | None = None) -> None:
+        self.fault_plan = fault_plan if fault_plan is not None else FaultPlan()
+        self.call_count = 0
+        self.calls_by_kind: Counter[str] = Counter()
+        self.lost_on_power_loss: list[DataOp] = []
+        self._directories: dict[str, Directory] = {ROOT: Directory()}
+        self._inodes: dict[int, Inode] = {}
+        self._pending: list[PendingOp] = []
+        # Directories each pending rename still waits for before it is durable.
+        self._rename_waits: dict[int, set[str]] = {}
+        self._locks: dict[str, SimulatedLock] = {}
+        self._next_seq = 1
+        self._next_inode = 1
+
+    @classmethod
+    def restored(
+        cls,
+        entries: Mapping[str, dict[str, int]],
+        contents: Mapping[int, bytes | bytearray],
+        *,
+        next_inode: int,
+    ) -> SimulatedDisk:
+        """A disk whose whole state is durable, as after a reboot: ``entries``
+        maps every directory to its entries, ``contents`` every inode to its
+        bytes. The disk takes ownership of the dicts, and shares the contents
+        (it never changes them in place)."""
+        disk = cls()
+        disk._directories = {path: Directory(dict(names), names) for path, names in entries.items()}
+        disk._inodes = {number: Inode(number, data) for number, data in contents.items()}
+        disk._next_inode = next_inode
+        return disk
+
+    # -- the Storage protocol ------------------------------------------------
+
+    def list_files(self, directory: str) -> list[str]:
+        path = normalize(directory)
+        self._enter("list_files", "list", path)
+        return sorted(self._existing_directory(path, "list").visible)
+
+    def is_dir(self, path: str) -> bool:
+        path = normalize(path)
+        self._enter("is_dir", "stat", path)
+        return path in self._directories
+
+    def make_dirs(self, path: str) -> None:
+        path = normalize(path)
+        self._enter("make_dirs", "mkdir", path)
+        missing: list[str] = []
+        current = path
+        while current not in self._directories:
+            parent, name = posixpath.split(current)
+            if name in self._directories.get(parent, Directory()).visible:
+                code = errno.EEXIST if current == path else errno.ENOTDIR
+                raise _error("mkdir", path, code, f"{current} is a file")
+            missing.append(current)
+            current = parent
+        # Directory creation is durable at once: the model has no pending mkdir.
+        for directory in reversed(missing):
+            self._directories[directory] = Directory()
+
+    def create_file(self, path: str, size: int) -> StorageFile:
+        path = normalize(path)
+        self._enter("create_file", "create", path)
+        directory, name = posixpath.split(path)
+        parent = self._existing_directory(directory, "create")
+        if name in parent.visible or path in self._directories:
+            raise _error("create", path, errno.EEXIST, "file exists")
+        if size < 0:
+            raise _error("preallocate", path, errno.EINVAL, "negative size", size)
+        self._check_space("create", path, size)
+        inode = Inode(self._next_inode)
+        self._next_inode += 1
+        self._inodes[inode.number] = inode
+        parent.visible[name] = inode.number
+        self._append(LinkOp(self._take_seq(), directory, name, inode.number))
+        if size:
+            resize(inode.cache_for_update(), size)
+            self._append(ResizeOp(self._take_seq(), inode.number, path, size))
+        return SimulatedFile(self, inode, path, writable=True)
+
+    def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        path = normalize(path)
+        self._enter("open_file", "open", path)
+        _, _, inode = self._existing_file(path, "open")
+        return SimulatedFile(self, self._inodes[inode], path, writable=writable)
+
+    def remove_file(self, path: str) -> None:
+        path = normalize(path)
+        self._enter("remove_file", "remove", path)
+        directory, name, inode = self._existing_file(path, "remove")
+        del self._directories[directory].visible[name]
+        self._append(UnlinkOp(self._take_seq(), directory, name, inode))
+
+    def rename(self, source: str, destination: str) -> None:
+        source = normalize(source)
+        destination = normalize(destination)
+        operation = f"rename to {destination}"
+        self._enter("rename", operation, source)
+        source_directory, source_name, inode = self._existing_file(source, operation)
+        destination_directory, destination_name = posixpath.split(destination)
+        target = self._existing_directory(destination_directory, operation)
+        if destination_name in target.visible or destination in self._directories:
+            raise _error(operation, source, errno.EEXIST, "destination exists")
+        del self._directories[source_directory].visible[source_name]
+        target.visible[destination_name] = inode
+        op = RenameOp(self._take_seq(), inode, source_directory, source_name, destination_directory, destination_name)
+        self._append(op)
+        self._rename_waits[op.seq] = set(op.directories)
+
+    def sync_dir(self, path: str) -> None:
+        path = normalize(path)
+        self._enter("sync_dir", "fsync directory", path)
+        self._existing_directory(path, "open directory")
+        durable = {name: directory.durable for name, directory in self._directories.items()}
+        remaining: list[PendingOp] = []
+        for op in self._pending:
+            if self._made_durable_by_sync_dir(op, path):
+                assert isinstance(op, LinkOp | UnlinkOp | RenameOp)
+                apply_directory_op(durable, op)
+            else:
+                remaining.append(op)
+        self._pending = remaining
+
+    def lock_dir(self, path: str) -> DirectoryLock:
+        path = normalize(path)
+        self._enter("lock_dir", "lock directory", path)
+        self._existing_directory(path, "open directory")
+        if path in self._locks:
+            raise LogLocked(path)
+        lock = SimulatedLock(self, path)
+        self._locks[path] = lock
+        return lock
+
+    # -- inspection and bit rot ----------------------------------------------
+
+    def pending(self) -> tuple[PendingOp, ...]:
+        """The operations not yet durable, in issue order."""
+        return tuple(self._pending)
+
+    def directories(self, root: str = ROOT) -> list[str]:
+        """Every directory at or under ``root``, sorted."""
+        root = normalize(root)
+        return sorted(path for path in self._directories if _is_under(path, root))
+
+    def visible_files(self, root: str = ROOT) -> dict[str, bytes]:
+        """Path -> content of every file under ``root``, as reads see them."""
+        return {path: bytes(self._inodes[inode].visible) for path, inode in self._files(root, durable=False)}
+
+    def durable_files(self, root: str = ROOT) -> dict[str, bytes]:
+        """Path -> content of every file under ``root`` that a power loss with
+        no pending operation kept would leave."""
+        return {path: bytes(self._inodes[inode].durable) for path, inode in self._files(root, durable=True)}
+
+    def flip_bit(self, path: str, offset: int, bit: int) -> None:
+        """Bit rot: flip bit ``bit`` (0-7) of byte ``offset`` of the file's
+        durable and visible content (wherever the byte exists)."""
+        path = normalize(path)
+        if not 0 <= bit < 8:
+            raise ValueError(f"bit must be in 0..7, got {bit}")
+        _, _, number = self._existing_file(path, "flip bit")
+        if offset < 0 or not self._inodes[number].flip_bit(offset, bit):
+            raise ValueError(f"offset {offset} is beyond the end of {path}")
+
+    # -- package-internal: state for images ----------------------------------
+
+    def _directory_entries(self, *, durable: bool) -> dict[str, dict[str, int]]:
+        """A copy of every directory's entries."""
+        return {
+            path: dict(directory.durable if durable else directory.visible)
+            for path, directory in self._directories.items()
+        }
+
+    def _inode(self, number: int) -> Inode:
+        return self._inodes[number]
+
+    @property
+    def _inode_high_water(self) -> int:
+        return self._next_inode
+
+    # -- internals -------------------------------------------------------------
+
+    def _enter(self, kind: str, operation: str, path: str, offset: int | None = None) -> None:
+        """Count a protocol call; fail it if the plan says so (before any effect)."""
+        self.call_count += 1
+        self.calls_by_kind[kind] += 1
+        if self.fault_plan.fail_at_call == self.call_count:
+            raise _error(operation, path, errno.EIO, "injected I/O error", offset)
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _append(self, op: PendingOp) -> None:
+        self._pending.append(op)
+
+    def _existing_directory(self, path: str, operation: str) -> Directory:
+        directory = self._directories.get(path)
+        if directory is not None:
+            return directory
+        parent, name = posixpath.split(path)
+        if name in self._directories.get(parent, Directory()).visible:
+            raise _error(operation, path, errno.ENOTDIR, "not a directory")
+        raise _error(operation, path, errno.ENOENT, "no such directory")
+
+    def _existing_file(self, path: str, operation: str) -> tuple[str, str, int]:
+        """(directory, name, inode) of a visible regular file."""
+        if path in self._directories:
+            raise _error(operation, path, errno.EISDIR, "is a directory")
+        directory, name = posixpath.split(path)
+        parent = self._directories.get(directory)
+        inode = parent.visible.get(name) if parent is not None else None
+        if inode is None:
+            raise _error(operation, path, errno.ENOENT, "no such file")
+        return directory, name, inode
+
+    def _linked_inodes(self) -> set[int]:
+        return {inode for directory in self._directories.values() for inode in directory.visible.values()}
+
+    def _check_space(self, operation: str, path: str, growth: int, offset: int | None = None) -> None:
+        capacity = self.fault_plan.capacity_bytes
+        if capacity is None or growth <= 0:
+            return
+        used = sum(len(self._inodes[inode].visible) for inode in self._linked_inodes())
+        if used + growth > capacity:
+            raise _error(operation, path, errno.ENOSPC, "no space left on device", offset)
+
+    def _write(self, inode: Inode, path: str, offset: int, data: bytes) -> None:
+        if not data:
+            return  # pwrite of nothing changes nothing, not even the size
+        growth = offset + len(data) - len(inode.visible)
+        # Space is charged to files linked in a directory: an unlinked file
+        # still open is about to disappear, and the core never writes to one.
+        if inode.number in self._linked_inodes():
+            self._check_space("write", path, growth, offset)
+        write_into(inode.cache_for_update(), offset, data)
+        self._append(WriteOp(self._take_seq(), inode.number, path, offset, data))
+
+    def _sync_inode(self, inode: Inode, path: str) -> None:
+        ops: list[DataOp] = []
+        remaining: list[PendingOp] = []
+        for op in self._pending:
+            if isinstance(op, WriteOp | ResizeOp) and op.inode == inode.number:
+                ops.append(op)
+            else:
+                remaining.append(op)
+        self._pending = remaining
+        if self.fault_plan.fsync_eio_at == self.calls_by_kind["sync"]:
+            # Linux marks the pages clean after a writeback error: they are no
+            # longer pending, never reach the disk, and reads still see them.
+            self.lost_on_power_loss.extend(ops)
+            raise _error("fsync", path, errno.EIO, "injected writeback error")
+        inode.make_durable(ops)
+
+    def _made_durable_by_sync_dir(self, op: PendingOp, path: str) -> bool:
+        if isinstance(op, LinkOp | UnlinkOp):
+            return op.directory == path
+        if isinstance(op, RenameOp) and path in op.directories:
+            waits = self._rename_waits[op.seq]
+            waits.discard(path)
+            if not waits:
+                del self._rename_waits[op.seq]
+                return True
+        return False
+
+    def _files(self, root: str, *, durable: bool) -> Iterator[tuple[str, int]]:
+        root = normalize(root)
+        for directory_path in sorted(self._directories):
+            if not _is_under(directory_path, root):
+                continue
+            directory = self._directories[directory_path]
+            entries = directory.durable if durable else directory.visible
+            for name in sorted(entries):
+                yield posixpath.join(directory_path, name), entries[name]
+
+    def _release_lock(self, path: str, lock: SimulatedLock) -> None:
+        if self._locks.get(path) is lock:
+            del self._locks[path]
+
+
+def _is_under(path: str, root: str) -> bool:
+    return root in (ROOT, path) or path.startswith(root + "/")
