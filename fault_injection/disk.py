@@ -106,6 +106,10 @@ class Inode:
     def visible(self) -> bytes | bytearray:
         return self.durable if self._cache is None else self._cache
 
+    def visible_snapshot(self) -> bytes | bytearray:
+        """The visible bytes, safe to keep: never changed in place later."""
+        return self.durable if self._cache is None else bytes(self._cache)
+
     def cache_for_update(self) -> bytearray:
         """The visible bytes, private to this inode, to change in place."""
         if self._cache is None:
@@ -449,8 +453,7 @@ class SimulatedDisk:
         if path in self._directories:
             raise _error(operation, path, errno.EISDIR, "is a directory")
         directory, name = posixpath.split(path)
-        parent = self._directories.get(directory)
-        inode = parent.visible.get(name) if parent is not None else None
+        inode = self._existing_directory(directory, operation).visible.get(name)
         if inode is None:
             raise _error(operation, path, errno.ENOENT, "no such file")
         return directory, name, inode
@@ -458,22 +461,26 @@ class SimulatedDisk:
     def _linked_inodes(self) -> set[int]:
         return {inode for directory in self._directories.values() for inode in directory.visible.values()}
 
-    def _check_space(self, operation: str, path: str, growth: int, offset: int | None = None) -> None:
+    def _check_space(
+        self, operation: str, path: str, growth: int, offset: int | None = None, inode: int | None = None
+    ) -> None:
+        """ENOSPC if ``growth`` more bytes (for ``inode``, or a new file) would
+        not fit. Space is charged to the files linked in a directory: an
+        unlinked file that is still open is about to disappear."""
         capacity = self.fault_plan.capacity_bytes
         if capacity is None or growth <= 0:
             return
-        used = sum(len(self._inodes[inode].visible) for inode in self._linked_inodes())
+        linked = self._linked_inodes()
+        if inode is not None and inode not in linked:
+            return
+        used = sum(len(self._inodes[number].visible) for number in linked)
         if used + growth > capacity:
             raise _error(operation, path, errno.ENOSPC, "no space left on device", offset)
 
     def _write(self, inode: Inode, path: str, offset: int, data: bytes) -> None:
         if not data:
             return  # pwrite of nothing changes nothing, not even the size
-        growth = offset + len(data) - len(inode.visible)
-        # Space is charged to files linked in a directory: an unlinked file
-        # still open is about to disappear, and the core never writes to one.
-        if inode.number in self._linked_inodes():
-            self._check_space("write", path, growth, offset)
+        self._check_space("write", path, offset + len(data) - len(inode.visible), offset, inode.number)
         write_into(inode.cache_for_update(), offset, data)
         self._append(WriteOp(self._take_seq(), inode.number, path, offset, data))
 

@@ -18,7 +18,8 @@ class FaultPlan:
     - ``fail_at_call``: the N-th storage call (any protocol method of the disk,
       its open files included; see ``SimulatedDisk.call_count``) raises
       ``StorageError`` with EIO before having any effect.
-    - ``fsync_eio_at``: the N-th file ``sync`` raises EIO *and* drops that
+    - ``fsync_eio_at``: the N-th call to a file's ``sync`` (counting calls
+      that failed for another reason) raises EIO *and* drops that
       file's dirty pages, as Linux does: the pending writes leave the pending
       list without becoming durable, yet reads still see them. Later fsyncs
       succeed (and do not bring the dropped pages back).

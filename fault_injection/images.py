@@ -134,8 +134,7 @@ def process_crash_image(disk: SimulatedDisk) -> SimulatedDisk:
     """The disk after the process died: everything the OS accepted survives,
     including pages a failed fsync dropped (they are still in the cache)."""
     entries = disk._directory_entries(durable=False)
-    # A copy: the page cache of the crashed disk is changed in place.
-    contents = {inode: bytes(disk._inode(inode).visible) for inode in _linked(entries)}
+    contents = {inode: disk._inode(inode).visible_snapshot() for inode in _linked(entries)}
     return SimulatedDisk.restored(entries, contents, next_inode=disk._inode_high_water)
 
 

@@ -58,6 +58,31 @@ def test_dump_of_a_damaged_log_reports_the_damage_and_changes_nothing(
     assert _tree(tmp_path) == before
 
 
+def test_dump_in_strict_mode_names_the_corruption_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with MultiRecordLog.open(tmp_path, checksum="crc32") as log:
+        log.create_queue("q")
+        log.append_records("q", [b"one"])
+        log.append_records("q", [b"two"])
+        log.append_records("q", [b"three"])
+    wal = tmp_path / "wal-00000000000000000000"
+    data = bytearray(wal.read_bytes())
+    two = data.index(b"two")
+    data[two] ^= 0xFF
+    wal.write_bytes(bytes(data))
+    before = _tree(tmp_path)
+    frame_start = two - 12 - 11 - 1 - 7
+    assert main(["dump", "--recovery", "strict", str(tmp_path)]) == 1
+    assert f"wal-00000000000000000000 at offset {frame_start}" in capsys.readouterr().err
+    assert main(["dump", "--recovery", "skip", str(tmp_path)]) == 0
+    skipped = json.loads(capsys.readouterr().out)
+    assert [r[0] for r in skipped["queues"]["q"]["records"]] == [0, 2]
+    assert main(["dump", str(tmp_path)]) == 0
+    assert [r[0] for r in json.loads(capsys.readouterr().out)["queues"]["q"]["records"]] == [0]
+    assert _tree(tmp_path) == before
+
+
 def test_apply_reports_a_malformed_operations_file_as_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,11 +16,14 @@ import tempfile
 from collections.abc import Sequence
 
 from mrecordlog._codec import ChecksumProfile
+from mrecordlog._recovery import RecoveryMode
 from mrecordlog.demo import run_demo
-from mrecordlog.errors import InvalidArgument, MRecordLogError
+from mrecordlog.errors import CorruptionError, InvalidArgument, MRecordLogError
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
+
+_MODES = [mode.value for mode in RecoveryMode]
 
 
 def _file_num_bytes(text: str) -> int:
@@ -45,10 +48,14 @@ def _parser() -> argparse.ArgumentParser:
         "--checksum", choices=[p.value for p in ChecksumProfile], help="profile of a new log (default crc32c)"
     )
     apply.add_argument("--file-num-bytes", type=_file_num_bytes, metavar="N", help="WAL file size")
+    apply.add_argument("--recovery", choices=_MODES, default="point_in_time", help="recovery mode of every open")
 
     dump = commands.add_parser("dump", help="print the canonical state JSON of DIR (read-only)")
     dump.add_argument("directory", metavar="DIR")
     dump.add_argument("--report", action="store_true", help="also print the recovery report on stderr")
+    dump.add_argument(
+        "--recovery", choices=_MODES, default="point_in_time", help="show what this recovery mode would recover"
+    )
 
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
@@ -72,14 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             failed = False
             for result in apply_operations(
-                args.directory, operations, checksum=args.checksum, file_num_bytes=args.file_num_bytes
+                args.directory,
+                operations,
+                checksum=args.checksum,
+                file_num_bytes=args.file_num_bytes,
+                recovery=args.recovery,
             ):
                 print(result_line(result))
                 refused = result.get("op") in ("open", "reopen") or result.get("error") == "Panic"
                 failed = failed or (refused and not result["ok"])
             return 1 if failed else 0
         if args.command == "dump":
-            inspection = inspect_log(args.directory)
+            inspection = inspect_log(args.directory, recovery=args.recovery)
             sys.stdout.write(inspection.state.to_canonical_json())
             if args.report:
                 print(inspection.report.describe(), file=sys.stderr)
@@ -88,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args.directory, records=args.records, seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="mrecordlog-demo-") as directory:
             return run_demo(directory, records=args.records, seed=args.seed)
+    except CorruptionError as exc:
+        where = f" ({exc.file} at offset {exc.offset})" if exc.file is not None else ""
+        print(f"mrecordlog {args.command}: {type(exc).__name__}{where}: {exc}", file=sys.stderr)
+        return 1
     except MRecordLogError as exc:
         print(f"mrecordlog {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mrecordlog._codec import BLOCK_NUM_BYTES, ChecksumProfile
+from mrecordlog._recovery import RecoveryMode
 from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage
 from mrecordlog._wal import list_wal_files, parse_wal_file_name, wal_file_name
 from mrecordlog.errors import InvalidArgument, MRecordLogError
@@ -168,6 +169,7 @@ def apply_operations(
     file_num_bytes: int | None = None,
     storage: Storage | None = None,
     on_open: Callable[[MultiRecordLog], None] | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
 ) -> Iterator[dict[str, Any]]:
     """Open the log in ``directory``, run ``operations``, yield one result each.
 
@@ -178,7 +180,9 @@ def apply_operations(
     """
 
     def open_log() -> MultiRecordLog:
-        log = MultiRecordLog.open(directory, checksum=checksum, file_num_bytes=file_num_bytes, storage=storage)
+        log = MultiRecordLog.open(
+            directory, checksum=checksum, file_num_bytes=file_num_bytes, storage=storage, recovery=recovery
+        )
         if on_open is not None:
             on_open(log)
         return log
