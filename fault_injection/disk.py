@@ -16,7 +16,15 @@ The model:
 - Every mutation changes the visible state at once and appends a pending
   operation (``ops``) in issue order. A file's ``sync`` makes that inode's
   pending writes and resizes durable, not its directory entry; ``sync_dir``
-  makes that directory's pending links, unlinks and renames durable.
+  makes that directory's pending links and unlinks durable.
+- A rename is one ``RenameOp`` (crash images keep or drop it whole). It is
+  durable once every directory it touches was synced after it.
+- Directory operations become durable in order for each inode and each entry:
+  syncing one also makes durable the earlier pending ones it depends on (as a
+  journal would), so a removal never becomes durable before the rename or
+  creation it undoes.
+- Once no crash image can show an unlinked inode, the disk forgets it and its
+  pending data operations (open files keep working).
 - Paths are '/'-separated. Relative paths are relative to '/', the only
   working directory there is, so ``"log/x"`` and ``"/log/x"`` name one file.
 """
@@ -92,15 +100,20 @@ class Inode:
     Copy on write keeps crash images cheap: ``durable`` is never changed in
     place (a change makes a new object), so images and the disks they come
     from share it freely; and the page cache is the very same object until
-    its first change, which copies it into a private ``bytearray``.
+    its first change, which copies it into a private ``bytearray``. A
+    successful fsync hands the cache over as the new durable bytes.
     """
 
-    __slots__ = ("_cache", "durable", "number")
+    __slots__ = ("_cache", "_diverged", "durable", "number")
 
     def __init__(self, number: int, durable: bytes | bytearray = b"") -> None:
         self.number = number
         self.durable = durable
         self._cache: bytearray | None = None  # None: the same bytes as durable
+        # Normally the cache is the durable bytes with the pending data ops
+        # applied. Dropped pages (a failed fsync) or bit rot under pending ops
+        # break that for good: then fsync must replay the ops on the durable bytes.
+        self._diverged = False
 
     @property
     def visible(self) -> bytes | bytearray:
@@ -117,19 +130,31 @@ class Inode:
         return self._cache
 
     def make_durable(self, ops: Sequence[DataOp]) -> None:
-        if not ops:
+        """Apply the inode's pending data ops (all of them) to the durable bytes."""
+        if not self._diverged:
+            if self._cache is not None:
+                # durable + every pending op == the cache: hand it over.
+                self.durable, self._cache = self._cache, None
             return
-        content = bytearray(self.durable)
-        for op in ops:
-            apply_data_op(content, op)
-        self.durable = content
+        if ops:
+            content = bytearray(self.durable)
+            for op in ops:
+                apply_data_op(content, op)
+            self.durable = content
+
+    def drop_pending(self) -> None:
+        """A failed fsync dropped the pending ops: the cache keeps their bytes,
+        the durable bytes never get them."""
+        self._diverged = True
 
     def flip_bit(self, offset: int, bit: int) -> bool:
         """Flip a bit wherever byte ``offset`` exists; False if it exists nowhere."""
         flipped = False
-        if self._cache is not None and offset < len(self._cache):
-            self._cache[offset] ^= 1 << bit
-            flipped = True
+        if self._cache is not None:
+            self._diverged = True  # pending ops may cover the byte in one copy only
+            if offset < len(self._cache):
+                self._cache[offset] ^= 1 << bit
+                flipped = True
         if offset < len(self.durable):
             durable = bytearray(self.durable)
             durable[offset] ^= 1 << bit
@@ -335,6 +360,7 @@ class SimulatedDisk:
         directory, name, inode = self._existing_file(path, "remove")
         del self._directories[directory].visible[name]
         self._append(UnlinkOp(self._take_seq(), directory, name, inode))
+        self._forget_unobservable({inode})
 
     def rename(self, source: str, destination: str) -> None:
         source = normalize(source)
@@ -356,15 +382,20 @@ class SimulatedDisk:
         path = normalize(path)
         self._enter("sync_dir", "fsync directory", path)
         self._existing_directory(path, "open directory")
+        selected = self._with_dependencies({op.seq for op in self._pending if self._synced_by(op, path)})
         durable = {name: directory.durable for name, directory in self._directories.items()}
         remaining: list[PendingOp] = []
+        touched: set[int] = set()
         for op in self._pending:
-            if self._made_durable_by_sync_dir(op, path):
+            if op.seq in selected:
                 assert isinstance(op, LinkOp | UnlinkOp | RenameOp)
                 apply_directory_op(durable, op)
+                self._rename_waits.pop(op.seq, None)
+                touched.add(op.inode)
             else:
                 remaining.append(op)
         self._pending = remaining
+        self._forget_unobservable(touched)
 
     def lock_dir(self, path: str) -> DirectoryLock:
         path = normalize(path)
@@ -482,7 +513,8 @@ class SimulatedDisk:
             return  # pwrite of nothing changes nothing, not even the size
         self._check_space("write", path, offset + len(data) - len(inode.visible), offset, inode.number)
         write_into(inode.cache_for_update(), offset, data)
-        self._append(WriteOp(self._take_seq(), inode.number, path, offset, data))
+        if inode.number in self._inodes:  # else no crash image can show it
+            self._append(WriteOp(self._take_seq(), inode.number, path, offset, data))
 
     def _sync_inode(self, inode: Inode, path: str) -> None:
         ops: list[DataOp] = []
@@ -497,19 +529,57 @@ class SimulatedDisk:
             # Linux marks the pages clean after a writeback error: they are no
             # longer pending, never reach the disk, and reads still see them.
             self.lost_on_power_loss.extend(ops)
+            inode.drop_pending()
             raise _error("fsync", path, errno.EIO, "injected writeback error")
         inode.make_durable(ops)
 
-    def _made_durable_by_sync_dir(self, op: PendingOp, path: str) -> bool:
+    def _forget_unobservable(self, candidates: set[int]) -> None:
+        """Forget the inodes among ``candidates`` that no crash image can show:
+        linked nowhere, visibly or durably, and named by no pending directory
+        operation (which a crash image could keep). Their pending data
+        operations go too, so they do not multiply crash images for nothing;
+        open files keep their inode object and still work."""
+        linked = self._linked_inodes() | {
+            inode for directory in self._directories.values() for inode in directory.durable.values()
+        }
+        named = {op.inode for op in self._pending if isinstance(op, LinkOp | UnlinkOp | RenameOp)}
+        dead = candidates - linked - named
+        if not dead:
+            return
+        for inode in dead:
+            del self._inodes[inode]
+        self._pending = [op for op in self._pending if not (isinstance(op, WriteOp | ResizeOp) and op.inode in dead)]
+
+    def _synced_by(self, op: PendingOp, path: str) -> bool:
+        """Whether syncing directory ``path`` makes ``op`` durable by itself
+        (a rename needs every directory it touches synced after it)."""
         if isinstance(op, LinkOp | UnlinkOp):
             return op.directory == path
         if isinstance(op, RenameOp) and path in op.directories:
             waits = self._rename_waits[op.seq]
             waits.discard(path)
-            if not waits:
-                del self._rename_waits[op.seq]
-                return True
+            return not waits
         return False
+
+    def _with_dependencies(self, selected: set[int]) -> set[int]:
+        """``selected`` (sequence numbers of directory ops) plus every earlier
+        pending directory op that one of them depends on, transitively: an op
+        on the same inode or the same directory entry. A journal commits
+        metadata in order, so an entry cannot durably change before its
+        earlier changes do (a removal synced in one directory drags along the
+        rename that brought the file there). This makes more durable than
+        asked, never less, and keeps the durable state one that the visible
+        history passes through for every inode and entry."""
+        keys: set[object] = set()
+        closed: set[int] = set()
+        for op in reversed(self._pending):
+            if not isinstance(op, LinkOp | UnlinkOp | RenameOp):
+                continue
+            op_keys = _directory_op_keys(op)
+            if op.seq in selected or not keys.isdisjoint(op_keys):
+                closed.add(op.seq)
+                keys |= op_keys
+        return closed
 
     def _files(self, root: str, *, durable: bool) -> Iterator[tuple[str, int]]:
         root = normalize(root)
@@ -524,6 +594,13 @@ class SimulatedDisk:
     def _release_lock(self, path: str, lock: SimulatedLock) -> None:
         if self._locks.get(path) is lock:
             del self._locks[path]
+
+
+def _directory_op_keys(op: DirectoryOp) -> set[object]:
+    """What a directory op depends on: its inode and the entries it changes."""
+    if isinstance(op, RenameOp):
+        return {op.inode, (op.source_directory, op.source_name), (op.destination_directory, op.destination_name)}
+    return {op.inode, (op.directory, op.name)}
 
 
 def _is_under(path: str, root: str) -> bool:
