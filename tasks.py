@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The project's two commands, needing nothing but Python 3.11+ and pip.
 
-    python3 tasks.py demo   the main job (today: the demo workload; see README)
-    python3 tasks.py test   every check: mypy --strict, ruff check, ruff format --check, pytest
+    python3 tasks.py crashcheck   the main job: the crash-consistency campaign (seed 0, 60 s)
+    python3 tasks.py test         every check: mypy --strict, ruff check, ruff format --check, pytest
 
 Each creates or updates the local virtual environment ``.venv`` first (it
-reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to the
-demo command, or to pytest.
+reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
+``mrecordlog crashcheck`` (e.g. ``--budget 300 --seed 7``), or to pytest.
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ def ensure_environment() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("crashcheck", "test"):
         print(__doc__)
         sys.exit(2)
     ensure_environment()
     task, rest = argv[0], argv[1:]
-    if task == "demo":
-        run(BIN / "mrecordlog", "demo", *rest)
+    if task == "crashcheck":
+        run(BIN / "mrecordlog", "crashcheck", "--seed", "0", "--budget", "60", *rest)
         return
     run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests")
     run(PYTHON, "-m", "ruff", "check", ".")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import errno
 import posixpath
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fault_injection.faults import FaultPlan
@@ -245,12 +245,11 @@ class SimulatedFile:
         self._check_open("seek data", offset)
         content = self._inode.visible
         page = max(offset, 0) // PAGE_NUM_BYTES * PAGE_NUM_BYTES
-        while page < len(content):
-            chunk = content[page : page + PAGE_NUM_BYTES]
-            if chunk.count(0) != len(chunk):
-                return max(page, offset)
-            page += PAGE_NUM_BYTES
-        return max(len(content), offset)
+        rest = bytes(content[page:])
+        nonzero = len(rest) - len(rest.lstrip(b"\0"))  # index of the first non-zero byte
+        if nonzero == len(rest):
+            return max(len(content), offset)
+        return max((page + nonzero) // PAGE_NUM_BYTES * PAGE_NUM_BYTES, offset)
 
     def close(self) -> None:
         self._disk._enter("close", "close", self._path)
@@ -270,6 +269,10 @@ class SimulatedDisk:
 
     def __init__(self, fault_plan: FaultPlan | None = None) -> None:
         self.fault_plan = fault_plan if fault_plan is not None else FaultPlan()
+        # Called with the call's kind before every protocol call is counted:
+        # a crash campaign takes its crash images there (the state between
+        # two calls is every state a crash can interrupt).
+        self.before_call: Callable[[str], None] | None = None
         self.call_count = 0
         self.calls_by_kind: Counter[str] = Counter()
         self.lost_on_power_loss: list[DataOp] = []
@@ -457,6 +460,8 @@ class SimulatedDisk:
 
     def _enter(self, kind: str, operation: str, path: str, offset: int | None = None) -> None:
         """Count a protocol call; fail it if the plan says so (before any effect)."""
+        if self.before_call is not None:
+            self.before_call(kind)
         self.call_count += 1
         self.calls_by_kind[kind] += 1
         if self.fault_plan.fail_at_call == self.call_count:

@@ -1,8 +1,9 @@
 """The ``mrecordlog`` command: a thin argparse layer over the library.
 
 Subcommands: ``apply`` (run ops.jsonl, print results.jsonl), ``dump`` (print
-the canonical state, strictly read-only), ``demo`` (the README's main job
-until the crash campaign exists: a workload that writes, reopens and dumps).
+the canonical state, strictly read-only), ``crashcheck`` (the crash-consistency
+campaign, the README's main job), ``demo`` (a workload that writes, reopens
+and dumps a log).
 Exit status: 0 success; 1 the log refused (it could not be opened or
 reopened, an I/O error, corruption) or an operation failed unexpectedly (a
 ``Panic`` result); 2 usage (bad arguments, a malformed operations file).
@@ -11,6 +12,8 @@ reopened, an I/O error, corruption) or an operation failed unexpectedly (a
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -22,6 +25,13 @@ from mrecordlog.errors import CorruptionError, InvalidArgument, MRecordLogError
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
+from mrecordlog.oracle.crashcheck import (
+    Campaign,
+    CampaignReport,
+    iter_report_lines,
+    replay_reproducer,
+    write_reproducer,
+)
 
 _MODES = [mode.value for mode in RecoveryMode]
 
@@ -37,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mrecordlog",
         description="A multi-queue write-ahead record log (the reference implementation of mrecordlog 0.5).",
-        epilog="Exit status: 0 success, 1 the log refused or an operation panicked, 2 usage error.",
+        epilog=(
+            "Exit status: 0 success, 1 the log refused, an operation panicked or crashcheck found a "
+            "violation, 2 usage error."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -57,11 +70,62 @@ def _parser() -> argparse.ArgumentParser:
         "--recovery", choices=_MODES, default="point_in_time", help="show what this recovery mode would recover"
     )
 
+    crash = commands.add_parser(
+        "crashcheck", help="the crash-consistency campaign: crash images must recover an allowed prefix"
+    )
+    crash.add_argument("--seed", type=int, default=0, help="seed of the workloads and images (default 0)")
+    crash.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
+    crash.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    crash.add_argument(
+        "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
+    )
+    crash.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
     demo.add_argument("--records", type=int, default=20000, help="records to append (default 20000)")
     demo.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _progress_bar(report: CampaignReport, fraction: float) -> None:
+    width = 30
+    filled = int(width * fraction)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {report.images_checked} images, "
+        f"{report.workloads} workloads, {len(report.violations)} violation(s)"
+    )
+    sys.stderr.flush()
+
+
+def _crashcheck(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        with open(args.replay, encoding="utf-8") as handle:
+            reproducer = json.load(handle)
+        message = replay_reproducer(reproducer)
+        if message is None:
+            print(f"{args.replay}: no violation (fixed?)")
+            return 0
+        print(f"{args.replay}: {reproducer.get('kind', 'violation')}: {message}")
+        return 1
+    interactive = sys.stderr.isatty() and not args.json
+    campaign = Campaign(args.seed, args.budget, progress=_progress_bar if interactive else None)
+    report = campaign.run()
+    if interactive:
+        _progress_bar(report, 1.0)
+        sys.stderr.write("\n")
+    paths = []
+    for number, violation in enumerate(report.violations, start=1):
+        path = os.path.join(args.reproducer_dir, f"crashcheck-seed{args.seed}-{number}.json")
+        write_reproducer(violation, path)
+        paths.append(path)
+    if args.json:
+        print(json.dumps({**report.to_json_value(), "reproducers": paths}, sort_keys=True))
+    else:
+        print("\n".join(iter_report_lines(report)))
+        for path in paths:
+            print(f"reproducer: {path}  (run again: mrecordlog crashcheck --replay {path})")
+    return 1 if report.violations else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.report:
                 print(inspection.report.describe(), file=sys.stderr)
             return 0
+        if args.command == "crashcheck":
+            return _crashcheck(args)
         if args.directory is not None:
             return run_demo(args.directory, records=args.records, seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="mrecordlog-demo-") as directory:

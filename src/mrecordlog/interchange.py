@@ -161,6 +161,25 @@ def _error_result(exc: BaseException, op: str, index: int | None) -> dict[str, A
     return value
 
 
+def execute(log: MultiRecordLog, operation: Operation) -> dict[str, Any]:
+    """Run one operation other than ``reopen``; its outcome fields (as in
+    ``results.jsonl``). Raises the log's errors."""
+    if isinstance(operation, CreateQueueOp):
+        return {"wal_bytes_written": log.create_queue(operation.queue).wal_bytes_written}
+    if isinstance(operation, DeleteQueueOp):
+        return {"wal_bytes_written": log.delete_queue(operation.queue).wal_bytes_written}
+    if isinstance(operation, AppendOp):
+        appended = log.append_records(operation.queue, operation.payloads, position=operation.position)
+        return {"last_position": appended.last_position, "wal_bytes_written": appended.wal_bytes_written}
+    if isinstance(operation, TruncateOp):
+        truncated = log.truncate(operation.queue, operation.position)
+        return {"evicted_records": truncated.evicted_records, "wal_bytes_written": truncated.wal_bytes_written}
+    if isinstance(operation, PersistOp):
+        log.persist(PersistAction.FLUSH_AND_FSYNC if operation.fsync else PersistAction.FLUSH)
+        return {}
+    raise InvalidArgument("reopen is not a log operation: the caller closes and opens the log")
+
+
 def apply_operations(
     directory: str,
     operations: Iterable[Operation],
@@ -196,25 +215,12 @@ def apply_operations(
         for index, operation in enumerate(operations):
             op = op_name(operation)
             try:
-                result: dict[str, Any] = {"i": index, "ok": True, "op": op}
-                if isinstance(operation, CreateQueueOp):
-                    result["wal_bytes_written"] = log.create_queue(operation.queue).wal_bytes_written
-                elif isinstance(operation, DeleteQueueOp):
-                    result["wal_bytes_written"] = log.delete_queue(operation.queue).wal_bytes_written
-                elif isinstance(operation, AppendOp):
-                    appended = log.append_records(operation.queue, operation.payloads, position=operation.position)
-                    result["last_position"] = appended.last_position
-                    result["wal_bytes_written"] = appended.wal_bytes_written
-                elif isinstance(operation, TruncateOp):
-                    truncated = log.truncate(operation.queue, operation.position)
-                    result["evicted_records"] = truncated.evicted_records
-                    result["wal_bytes_written"] = truncated.wal_bytes_written
-                elif isinstance(operation, PersistOp):
-                    log.persist(PersistAction.FLUSH_AND_FSYNC if operation.fsync else PersistAction.FLUSH)
-                else:
+                if isinstance(operation, ReopenOp):
                     log.close()
                     log = open_log()
-                    result["num_queues"] = len(log.list_queues())
+                    result: dict[str, Any] = {"i": index, "ok": True, "op": op, "num_queues": len(log.list_queues())}
+                else:
+                    result = {"i": index, "ok": True, "op": op, **execute(log, operation)}
                 yield result
             except MRecordLogError as exc:
                 yield _error_result(exc, op, index)

@@ -292,6 +292,10 @@ class MultiRecordLog:
         return self._recovery_report
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def failed(self) -> BaseException | None:
         """The error that fail-stopped the log, or None."""
         return self._failure

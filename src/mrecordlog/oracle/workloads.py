@@ -1,0 +1,123 @@
+"""Seeded random workloads for the crash campaign.
+
+A workload is a short sequence of operations (the interchange operation types)
+with a persist policy, a file size, a checksum profile and at most one
+injected fault. It is a plain value: it serialises to JSON, so a reproducer
+file can carry it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from mrecordlog.interchange import (
+    AppendOp,
+    CreateQueueOp,
+    DeleteQueueOp,
+    Operation,
+    PersistOp,
+    TruncateOp,
+    operation_to_json,
+    parse_operation,
+)
+from mrecordlog.policy import Always, DoNothing, PersistAction, PersistPolicy
+
+BLOCK = 32768
+POLICIES = ("always_flush", "always_fsync", "do_nothing")
+# none, or the fault injected into the run (the crash itself is always there).
+FAULTS = ("none", "fsync_eio", "enospc", "io_error")
+_QUEUES = ("a", "b", "c")
+
+
+def policy_of(name: str) -> PersistPolicy:
+    if name == "always_flush":
+        return Always(PersistAction.FLUSH)
+    if name == "always_fsync":
+        return Always(PersistAction.FLUSH_AND_FSYNC)
+    return DoNothing(PersistAction.FLUSH)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    seed: int
+    operations: tuple[Operation, ...]
+    policy: str
+    file_num_bytes: int
+    checksum: str
+    fault: str
+    # How far into the run the fault strikes: the N-th storage call (io_error),
+    # the N-th fsync (fsync_eio), or the bytes of headroom left (enospc),
+    # counted from the end of the first open.
+    fault_after: int
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "operations": [operation_to_json(op) for op in self.operations],
+            "policy": self.policy,
+            "file_num_bytes": self.file_num_bytes,
+            "checksum": self.checksum,
+            "fault": self.fault,
+            "fault_after": self.fault_after,
+        }
+
+    @classmethod
+    def from_json_value(cls, value: dict[str, Any]) -> Workload:
+        return cls(
+            seed=value["seed"],
+            operations=tuple(parse_operation(op) for op in value["operations"]),
+            policy=value["policy"],
+            file_num_bytes=value["file_num_bytes"],
+            checksum=value["checksum"],
+            fault=value["fault"],
+            fault_after=value["fault_after"],
+        )
+
+
+def _payload(rng: random.Random) -> bytes:
+    size = rng.choice((0, 1, 9, 100, 500, 3000, 20000, BLOCK - 40, 45000))
+    return rng.randbytes(size)
+
+
+def generate_workload(seed: int, *, fault: str | None = None) -> Workload:
+    """A workload of 6 to 24 operations over three queues, mostly appends."""
+    rng = random.Random(seed)
+    operations: list[Operation] = []
+    next_positions: dict[str, int] = {}
+    for _ in range(rng.randint(6, 24)):
+        roll = rng.random()
+        queue = rng.choice(_QUEUES)
+        if roll < 0.15 or not next_positions:
+            operations.append(CreateQueueOp(queue))
+            next_positions.setdefault(queue, 0)
+        elif roll < 0.20:
+            operations.append(DeleteQueueOp(queue))
+            next_positions.pop(queue, None)
+        elif roll < 0.70:
+            count = rng.choice((1, 1, 2, 3))
+            payloads = tuple(_payload(rng) for _ in range(count))
+            nxt = next_positions.get(queue, 0)
+            position = rng.choice((None, None, None, nxt, max(nxt - 1, 0), nxt + 3))
+            operations.append(AppendOp(queue, position, payloads))
+            if queue in next_positions:
+                next_positions[queue] = max(nxt, (position or nxt) + count)
+        elif roll < 0.88:
+            nxt = next_positions.get(queue, 0)
+            operations.append(TruncateOp(queue, max(0, nxt - rng.randint(0, 3))))
+        else:
+            operations.append(PersistOp(rng.random() < 0.5))
+    chosen_fault = fault if fault is not None else rng.choice(("none", "none", "none", *FAULTS[1:]))
+    fault_after = {"none": 0, "fsync_eio": rng.randint(1, 6), "enospc": rng.randint(0, 3 * BLOCK)}.get(
+        chosen_fault, rng.randint(1, 60)
+    )
+    return Workload(
+        seed=seed,
+        operations=tuple(operations),
+        policy=rng.choice(POLICIES),
+        file_num_bytes=rng.choice((1, 2, 3)) * BLOCK,
+        checksum=rng.choice(("crc32", "crc32c")),
+        fault=chosen_fault,
+        fault_after=fault_after,
+    )
