@@ -14,6 +14,7 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import crc32c
@@ -33,15 +34,25 @@ def _checksum(profile: str, frame_type: int, payload: bytes) -> int:
     return zlib.crc32(data) if profile == "crc32" else int(crc32c.crc32c(data))
 
 
-def read_records(directory: str, profile: str) -> list[bytes]:
-    """Every record of the log, in order, after checking every frame."""
-    names = sorted(n for n in os.listdir(directory) if _NAME.fullmatch(n))
+def directory_files(directory: str) -> dict[str, bytes]:
+    """The WAL files of a real directory, by name."""
+    files = {}
+    for name in os.listdir(directory):
+        if _NAME.fullmatch(name):
+            with open(os.path.join(directory, name), "rb") as handle:
+                files[name] = handle.read()
+    return files
+
+
+def read_records(files: Mapping[str, bytes], profile: str) -> list[bytes]:
+    """Every record of the log whose WAL files (by name) are given, in order,
+    after checking every frame."""
+    names = sorted(n for n in files if _NAME.fullmatch(n))
     records: list[bytes] = []
     current: bytearray | None = None
     seen_start = False
     for name in names:
-        with open(os.path.join(directory, name), "rb") as handle:
-            data = handle.read()
+        data = files[name]
         if len(data) % BLOCK:
             raise FormatViolation(f"{name} is {len(data)} bytes, not whole blocks")
         for block_start in range(0, len(data), BLOCK):
@@ -117,5 +128,5 @@ def replay(records: list[bytes]) -> dict[str, Any]:
     return {"queues": queues}
 
 
-def read_state(directory: str, profile: str) -> dict[str, Any]:
-    return replay(read_records(directory, profile))
+def read_state(files: Mapping[str, bytes], profile: str) -> dict[str, Any]:
+    return replay(read_records(files, profile))

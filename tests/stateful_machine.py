@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from mrecordlog import MRecordLogError, MultiRecordLog, PersistAction
+from mrecordlog._storage import Storage
 from mrecordlog.model import MAX_RECORD_POSITION, MAX_U64, Model, ModelError
+from mrecordlog.oracle.workloads import POLICIES, policy_of
 from tests import spec_reader
 
 BLOCK = 32768
@@ -77,6 +79,8 @@ class LogVersusModel(RuleBasedStateMachine):
         self.log: MultiRecordLog | None = None
         self.profile = "crc32c"
         self.file_num_bytes = BLOCK
+        self.policy = "always_flush"
+        self.storage: Storage | None = None  # None: the real file system
         self.steps: list[str] = []
 
     def teardown(self) -> None:
@@ -93,15 +97,36 @@ class LogVersusModel(RuleBasedStateMachine):
         q = self.model.queues.get(queue)
         return q.next_position if q is not None else 0
 
-    def _check(self, core: Outcome, model: Outcome) -> None:
+    def _check(self, core: Outcome, model: Outcome, mutation: str | None = None) -> None:
         assert core == model, f"core answered {core!r}, the model {model!r}"
+        if mutation is not None:
+            self.after_mutation(mutation, succeeded=core[0] == "ok")
 
-    @initialize(profile=st.sampled_from(["crc32c", "crc32"]), blocks=st.integers(1, 4))
-    def open_log(self, profile: str, blocks: int) -> None:
+    def after_mutation(self, mutation: str, *, succeeded: bool) -> None:
+        """Called after each mutating step (a hook for the crash machine)."""
+
+    def _open(self, checksum: str | None) -> MultiRecordLog:
+        return MultiRecordLog.open(
+            self.directory,
+            checksum=checksum,
+            file_num_bytes=self.file_num_bytes,
+            persist_policy=policy_of(self.policy),
+            storage=self.storage,
+        )
+
+    def wal_files(self) -> dict[str, bytes]:
+        """The WAL files as the OS shows them (written, maybe not durable)."""
+        return spec_reader.directory_files(self.directory)
+
+    @initialize(
+        profile=st.sampled_from(["crc32c", "crc32"]), blocks=st.integers(1, 4), policy=st.sampled_from(POLICIES)
+    )
+    def open_log(self, profile: str, blocks: int, policy: str) -> None:
         self.profile = profile
         self.file_num_bytes = blocks * BLOCK
-        self.steps.append(f"open({profile}, {blocks} blocks)")
-        self.log = MultiRecordLog.open(self.directory, checksum=profile, file_num_bytes=self.file_num_bytes)
+        self.policy = policy
+        self.steps.append(f"open({profile}, {blocks} blocks, {policy})")
+        self.log = self._open(profile)
 
     @rule(queue=queue_names)
     def create_queue(self, queue: str) -> None:
@@ -109,6 +134,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(
             _core(lambda: self.core.create_queue(queue) and None),
             _model(lambda: self.model.create_queue(queue)),
+            "create_queue",
         )
 
     @rule(queue=queue_names)
@@ -117,6 +143,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(
             _core(lambda: self.core.delete_queue(queue) and None),
             _model(lambda: self.model.delete_queue(queue)),
+            "delete_queue",
         )
 
     @rule(queue=queue_names, kind=st.sampled_from(APPEND_POSITIONS), delta=st.integers(0, 3), batch=batches)
@@ -134,6 +161,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(
             _core(lambda: self.core.append_records(queue, batch, position=position).last_position),
             _model(lambda: self.model.append(queue, batch, position)),
+            "append",
         )
 
     @rule(queue=queue_names, left=st.integers(0, 9))
@@ -155,6 +183,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(
             _core(lambda: self.core.append_records(queue, batch).last_position),
             _model(lambda: self.model.append(queue, batch)),
+            "append",
         )
 
     @rule(queue=queue_names, kind=st.sampled_from(TRUNCATE_POSITIONS), delta=st.integers(0, 2))
@@ -175,6 +204,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(
             _core(lambda: self.core.truncate(queue, position).evicted_records),
             _model(lambda: self.model.truncate(queue, position)),
+            "truncate",
         )
 
     @rule(queue=queue_names, start=st.integers(-1, 12), length=st.integers(0, 6))
@@ -191,15 +221,17 @@ class LogVersusModel(RuleBasedStateMachine):
     def persist(self, fsync: bool) -> None:
         self.steps.append("persist")
         self.core.persist(PersistAction.FLUSH_AND_FSYNC if fsync else PersistAction.FLUSH)
+        self.after_mutation("persist_fsync" if fsync else "persist_flush", succeeded=True)
 
     @rule(keep_profile=st.booleans())
     def reopen(self, keep_profile: bool) -> None:
         self.steps.append("reopen")
         self.core.close()
+        self.after_mutation("close", succeeded=True)
         # The closed log's bytes, read by an independent reader of the format,
         # hold exactly the model's state.
-        assert spec_reader.read_state(self.directory, self.profile) == self.model.state_json_value()
-        self.log = MultiRecordLog.open(self.directory, checksum=self.profile if keep_profile else None)
+        assert spec_reader.read_state(self.wal_files(), self.profile) == self.model.state_json_value()
+        self.log = self._open(self.profile if keep_profile else None)
         # A log without frames has no profile yet: it takes the one asked for.
         self.profile = self.log.checksum_profile.value
         report = self.log.recovery_report
@@ -209,9 +241,10 @@ class LogVersusModel(RuleBasedStateMachine):
     @invariant()
     def same_observable_state(self) -> None:
         log = self.core
-        # Every operation is flushed (the default policy): the files, read by an
-        # independent reader of the format, hold the model's state too.
-        assert spec_reader.read_state(self.directory, self.profile) == self.model.state_json_value()
+        if self.policy != "do_nothing":
+            # Every operation is flushed: the files, read by an independent
+            # reader of the format, hold the model's state too.
+            assert spec_reader.read_state(self.wal_files(), self.profile) == self.model.state_json_value()
         assert log.state().to_json_value() == self.model.state_json_value()
         for queue in self.model.queues:
             expected = self.model.last_record(queue)

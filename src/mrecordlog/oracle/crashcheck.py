@@ -79,15 +79,16 @@ class CrashDuringRecovery(Exception):
 class History:
     """The model's state after each issued operation, and how many are acknowledged."""
 
-    def __init__(self) -> None:
-        empty = Model()
-        self.models: list[Model] = [empty]
-        self.states: list[str] = [empty.state_json()]
+    def __init__(self, start: Model | None = None) -> None:
+        first = start.copy() if start is not None else Model()
+        self.models: list[Model] = [first]
+        self.states: list[str] = [first.state_json()]
         self.acked_process = 0
         self.acked_power = 0
         self.in_flight: tuple[Model, str] | None = None
-        # operations[i] took the log from states[i] to states[i + 1].
-        self.operations: list[Operation] = []
+        # operations[i] took the log from states[i] to states[i + 1] (None: a
+        # step pushed by a caller that keeps its own model).
+        self.operations: list[Operation | None] = []
         self._in_flight_operation: Operation | None = None
         # An injected fault struck (the log is fail-stopped).
         self.fault_struck = False
@@ -115,6 +116,12 @@ class History:
             self.states.append(state)
             self.operations.append(self._in_flight_operation)
 
+    def push(self, model: Model) -> None:
+        """A step its caller already applied to ``model``: record the state."""
+        self.models.append(model.copy())
+        self.states.append(model.state_json())
+        self.operations.append(None)
+
     def acknowledge(self, *, process: bool, power: bool) -> None:
         if process or power:
             self.acked_process = self.issued
@@ -133,7 +140,7 @@ class History:
         in-flight operation's result) and the operations issued after it."""
         for index in range(len(self.states) - 1, -1, -1):
             if self.states[index] == state:
-                lost = self.operations[index:]
+                lost = [op for op in self.operations[index:] if op is not None]
                 if self._in_flight_operation is not None and self.in_flight is not None:
                     lost.append(self._in_flight_operation)
                 return self.models[index].copy(), lost
