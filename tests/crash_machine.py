@@ -49,15 +49,23 @@ class CrashingLogVersusModel(LogVersusModel):
         self.directory = "/log"
         self.history = History()
         self.crashes = 0
+        self._removals_seen = 0
 
     def teardown(self) -> None:
         if self.log is not None:
             self.log.close()
 
     def wal_files(self) -> dict[str, bytes]:
-        return {path.rsplit("/", 1)[1]: data for path, data in self.disk.visible_files(self.directory).items()}
+        prefix = self.directory + "/"
+        return {
+            path[len(prefix) :]: data
+            for path, data in self.disk.visible_files(self.directory).items()
+            if "/" not in path[len(prefix) :]  # not the quarantine's copies
+        }
 
     def after_mutation(self, mutation: str, *, succeeded: bool) -> None:
+        removals = self.disk.calls_by_kind["remove_file"]
+        collected, self._removals_seen = removals != self._removals_seen, removals
         if not succeeded:
             return
         if mutation not in ("persist_fsync", "persist_flush", "close"):
@@ -68,17 +76,10 @@ class CrashingLogVersusModel(LogVersusModel):
             self.history.acknowledge(process=True, power=True)
         elif mutation in ("persist_flush", "close"):
             self.history.acknowledge(process=True, power=fsyncs and mutation == "close")
-        elif mutation == "truncate" and self._collected:
+        elif mutation == "truncate" and collected:
             self.history.acknowledge(process=True, power=True)  # the GC pass synced
         else:
             self.history.acknowledge(process=flushes, power=fsyncs)
-
-    @property
-    def _collected(self) -> bool:
-        removals = self.disk.calls_by_kind["remove_file"]
-        collected = removals != getattr(self, "_removals_seen", 0)
-        self._removals_seen = removals
-        return collected
 
     @rule(power_loss=st.booleans(), data=st.data())
     def crash(self, power_loss: bool, data: st.DataObject) -> None:
