@@ -5,7 +5,8 @@ frame's checksum with ``zlib`` / ``crc32c`` directly, and replays records with
 the rules of spec/SEMANTICS.md into the canonical state JSON value. It accepts
 only logs a correct writer can produce (no damage; leading Middle/Last frames
 are the tail of a record whose file GC deleted; a file cut short by a lost
-preallocation reads as zeros), and raises ``FormatViolation`` on anything else. Tests use it to check the writer's bytes against the spec.
+preallocation reads as zeros), and raises ``FormatViolation`` on anything else.
+Tests use it to check the writer's bytes against the spec.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ MAX_RECORD_POSITION: Final = MAX_U64 - 1
 MAX_QUEUE_NAME_BYTES: Final = 0xFFFF
 MAX_PAYLOAD_BYTES: Final = 0xFFFFFFFF
 
-_U64 = struct.Struct("<Q")
 _FRAME_HEADER = struct.Struct("<IHB")
 _RECORD_HEADER = struct.Struct("<BQH")
 _ENTRY_HEADER = struct.Struct("<QI")
@@ -259,17 +258,3 @@ def decode_record(data: bytes | memoryview) -> MultiplexedRecord:
             return RecordPositionRecord(queue, position)
         return DeleteQueueRecord(queue, position)
     raise RecordDecodeError(f"unknown record type {record_type}", offset=0)
-
-
-def append_records_num_bytes(queue_name_num_bytes: int, payload_sizes: Sequence[int]) -> int:
-    """Size of an encoded AppendRecords record, without encoding it."""
-    return (
-        RECORD_HEADER_NUM_BYTES
-        + queue_name_num_bytes
-        + APPEND_ENTRY_HEADER_NUM_BYTES * len(payload_sizes)
-        + sum(payload_sizes)
-    )
-
-
-def decode_u64(data: bytes, offset: int = 0) -> int:
-    return int(_U64.unpack_from(data, offset)[0])

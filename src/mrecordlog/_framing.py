@@ -83,11 +83,6 @@ def frame_record(record: bytes, block_offset: int, profile: ChecksumProfile) -> 
             return b"".join(parts)
 
 
-def next_block_offset(block_offset: int, num_bytes: int) -> int:
-    """Block offset after appending ``num_bytes`` framed bytes at ``block_offset``."""
-    return (block_offset + num_bytes) % BLOCK_NUM_BYTES
-
-
 class DamageKind(enum.Enum):
     """How a frame can be damaged, as the reader sees it."""
 

@@ -113,7 +113,6 @@ class WalReader:
         self.resume: Location | None = None
         self.reached_end_marker = False
         self.profile_detected_at: Location | None = None
-        self.blocks_read = 0
 
     @property
     def profile(self) -> ChecksumProfile | None:
@@ -144,7 +143,6 @@ class WalReader:
             block = self._read_block(self._block_index + 1)
             if block is not None:
                 self._block_index += 1
-                self.blocks_read += 1
                 return block
         index = self._file_index + 1
         while index < len(self._file_numbers):
@@ -156,7 +154,6 @@ class WalReader:
                     previous.close()
                 self._file_index = index
                 self._block_index = 0
-                self.blocks_read += 1
                 return block
             handle.close()
             self._file = previous
