@@ -212,3 +212,20 @@ def test_each_recovery_gets_its_own_quarantine_folder(tmp_path: Path) -> None:
         with MultiRecordLog.open(tmp_path) as log:
             assert log.recovery_report.quarantine_dir == expected
             assert log.append_record("q", b"rewritten").last_position == 2  # again at offsets[2]
+
+
+def test_a_newest_file_cut_short_by_a_lost_preallocation_still_opens_with_its_size(tmp_path: Path) -> None:
+    # Found by the crash campaign (seed 18): a power loss kept a write into the
+    # newest file but lost its preallocation, and open refused the file size.
+    with MultiRecordLog.open(tmp_path, file_num_bytes=2 * BLOCK, checksum="crc32") as log:
+        log.create_queue("q")
+        log.append_record("q", b"x" * 70000)  # into the second file
+        log.append_record("q", b"tail")
+        assert log.wal_file_numbers() == [0, 1]
+    newest = tmp_path / "wal-00000000000000000001"
+    data = newest.read_bytes()
+    assert not any(data[BLOCK:])
+    newest.write_bytes(data[:BLOCK])
+    with MultiRecordLog.open(tmp_path, file_num_bytes=2 * BLOCK) as log:
+        assert [r.payload for r in log.range("q")] == [b"x" * 70000, b"tail"]
+        assert log.file_num_bytes == 2 * BLOCK

@@ -186,10 +186,10 @@ class MultiRecordLog:
     ) -> MultiRecordLog:
         file_numbers = list_wal_files(storage, path)
         if file_numbers:
-            size = _existing_file_size(storage, path, file_numbers[-1])
-            if file_num_bytes is not None and size is not None and size != file_num_bytes:
-                raise FileSizeMismatch(file_num_bytes, size, wal_file_name(file_numbers[-1]))
-            size = file_num_bytes or size or DEFAULT_FILE_NUM_BYTES
+            existing = _existing_file_num_bytes(storage, path, file_numbers)
+            if file_num_bytes is not None and existing is not None and existing[0] != file_num_bytes:
+                raise FileSizeMismatch(file_num_bytes, existing[0], existing[1])
+            size = file_num_bytes or (existing[0] if existing is not None else DEFAULT_FILE_NUM_BYTES)
         else:
             size = file_num_bytes or DEFAULT_FILE_NUM_BYTES
             first = storage.create_file(os.path.join(path, wal_file_name(0)), size)
@@ -561,11 +561,20 @@ class MultiRecordLog:
         return written
 
 
-def _existing_file_size(storage: Storage, directory: str, file_number: int) -> int | None:
-    """The size of an existing WAL file when it is a usable file size."""
-    handle = storage.open_file(os.path.join(directory, wal_file_name(file_number)), writable=False)
-    try:
-        size = handle.size()
-    finally:
-        handle.close()
-    return size if size > 0 and size % BLOCK_NUM_BYTES == 0 else None
+def _existing_file_num_bytes(storage: Storage, directory: str, file_numbers: list[int]) -> tuple[int, str] | None:
+    """The size the existing WAL files were created with, and a file that has it.
+
+    That is the largest size among them: a crash can leave the newest file
+    shorter (its preallocation lost, a later write kept), never longer.
+    """
+    best: tuple[int, str] | None = None
+    for number in file_numbers:
+        name = wal_file_name(number)
+        handle = storage.open_file(os.path.join(directory, name), writable=False)
+        try:
+            size = handle.size()
+        finally:
+            handle.close()
+        if size > 0 and size % BLOCK_NUM_BYTES == 0 and (best is None or size > best[0]):
+            best = (size, name)
+    return best
