@@ -18,9 +18,8 @@ from mrecordlog._recovery import RecoveryMode, ReplayResult
 from mrecordlog._recovery import replay as real_replay
 from mrecordlog._storage import Storage
 from mrecordlog.cli import main
-from mrecordlog.interchange import AppendOp, CreateQueueOp, DeleteQueueOp, PersistOp, TruncateOp
 from mrecordlog.oracle.crashcheck import FAULT_KINDS, Campaign, exhaustive_check, replay_reproducer
-from mrecordlog.oracle.workloads import Workload
+from mrecordlog.oracle.workloads import Workload, exhaustive_workloads
 
 CAMPAIGN_SECONDS = 6.0
 BUG_HUNT_SECONDS = 20.0
@@ -109,43 +108,10 @@ def test_the_campaign_catches_a_planted_durability_bug(
 # -- exhaustive mode for short traces ---------------------------------------------------
 
 
-SHORT_TRACES = {
-    "appends, a roll and a truncate that collects a file": (
-        CreateQueueOp("a"),
-        AppendOp("a", None, (b"x" * 100,)),
-        AppendOp("a", None, (b"y" * 3000, b"w" * 600)),
-        AppendOp("a", None, (b"z" * 40000,)),
-        TruncateOp("a", 1),
-        AppendOp("a", None, (b"q" * 10,)),
-        PersistOp(True),
-    ),
-    "two queues, a delete and a re-creation": (
-        CreateQueueOp("a"),
-        CreateQueueOp("b"),
-        AppendOp("a", 5, (b"skip", b"ahead")),
-        AppendOp("b", None, (b"", b"b" * 33000)),
-        DeleteQueueOp("a"),
-        CreateQueueOp("a"),
-        AppendOp("a", None, (b"again",)),
-        PersistOp(False),
-    ),
-}
-
-
-@pytest.mark.parametrize("policy", ["always_flush", "always_fsync", "do_nothing"])
-@pytest.mark.parametrize("trace", list(SHORT_TRACES), ids=list(SHORT_TRACES))
-def test_every_crash_image_of_a_short_trace_recovers_an_allowed_prefix(trace: str, policy: str) -> None:
-    workload = Workload(
-        seed=0,
-        operations=SHORT_TRACES[trace],
-        policy=policy,
-        file_num_bytes=32768,
-        checksum="crc32c",
-        fault="none",
-        fault_after=0,
-    )
+@pytest.mark.parametrize(("name", "workload"), exhaustive_workloads(), ids=[n for n, _ in exhaustive_workloads()])
+def test_every_crash_image_of_a_short_trace_recovers_an_allowed_prefix(name: str, workload: Workload) -> None:
     report = exhaustive_check(workload, max_images_per_point=512, tear_variants=True)
-    print(f"{trace} / {policy}: {report.crash_points} crash points, {report.images_checked} images")
+    print(f"{name}: {report.crash_points} crash points, {report.images_checked} images")
     assert report.crash_points > 10
     assert [v.message for v in report.violations] == []
 

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 
 from mrecordlog._codec import ChecksumProfile
@@ -28,10 +29,12 @@ from mrecordlog.log import check_file_num_bytes
 from mrecordlog.oracle.crashcheck import (
     Campaign,
     CampaignReport,
+    exhaustive_check,
     iter_report_lines,
     replay_reproducer,
     write_reproducer,
 )
+from mrecordlog.oracle.workloads import exhaustive_workloads
 
 _MODES = [mode.value for mode in RecoveryMode]
 
@@ -80,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
     )
     crash.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+    crash.add_argument(
+        "--exhaustive",
+        action="store_true",
+        help="instead of a campaign: every crash point and every image (up to 512 per point) of short traces",
+    )
 
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
@@ -98,6 +106,30 @@ def _progress_bar(report: CampaignReport, fraction: float) -> None:
     sys.stderr.flush()
 
 
+def _exhaustive(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    rows = []
+    violations = 0
+    for name, workload in exhaustive_workloads():
+        report = exhaustive_check(workload, max_images_per_point=512, tear_variants=True)
+        violations += len(report.violations)
+        rows.append((name, report.crash_points, report.images_checked, len(report.violations)))
+        for violation in report.violations:
+            print(f"{name}: {violation.kind}: {violation.message}", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    if args.json:
+        traces = [{"trace": n, "crash_points": p, "images": i, "violations": v} for n, p, i, v in rows]
+        total = sum(row[2] for row in rows)
+        print(json.dumps({"traces": traces, "images_checked": total, "violations": violations, "seconds": seconds}))
+    else:
+        width = max(len(row[0]) for row in rows)
+        print(f"{'trace / policy':<{width}}  {'points':>6}  {'images':>7}  {'violations':>10}")
+        for name, points, images, bad in rows:
+            print(f"{name:<{width}}  {points:>6}  {images:>7}  {bad:>10}")
+        print(f"{sum(r[2] for r in rows)} images in {seconds:.1f} s, {violations} violation(s)")
+    return 1 if violations else 0
+
+
 def _crashcheck(args: argparse.Namespace) -> int:
     if args.replay is not None:
         with open(args.replay, encoding="utf-8") as handle:
@@ -108,6 +140,8 @@ def _crashcheck(args: argparse.Namespace) -> int:
             return 0
         print(f"{args.replay}: {reproducer.get('kind', 'violation')}: {message}")
         return 1
+    if args.exhaustive:
+        return _exhaustive(args)
     interactive = sys.stderr.isatty() and not args.json
     campaign = Campaign(args.seed, args.budget, progress=_progress_bar if interactive else None)
     report = campaign.run()

@@ -121,3 +121,60 @@ def generate_workload(seed: int, *, fault: str | None = None) -> Workload:
         fault=chosen_fault,
         fault_after=fault_after,
     )
+
+
+def short_traces() -> dict[str, tuple[Operation, ...]]:
+    """Short traces for the exhaustive mode: few operations, small files, every
+    kind of write (rolling, collection, deletion, skip-ahead)."""
+    return {
+        "appends, a roll and a truncate that collects a file": (
+            CreateQueueOp("a"),
+            AppendOp("a", None, (b"x" * 100,)),
+            AppendOp("a", None, (b"y" * 3000, b"w" * 600)),
+            AppendOp("a", None, (b"z" * 40000,)),
+            TruncateOp("a", 1),
+            AppendOp("a", None, (b"q" * 10,)),
+            PersistOp(True),
+        ),
+        "two queues, a delete and a re-creation": (
+            CreateQueueOp("a"),
+            CreateQueueOp("b"),
+            AppendOp("a", 5, (b"skip", b"ahead")),
+            AppendOp("b", None, (b"", b"b" * 33000)),
+            DeleteQueueOp("a"),
+            CreateQueueOp("a"),
+            AppendOp("a", None, (b"again",)),
+            PersistOp(False),
+        ),
+        "unsynced appends under one barrier": (
+            CreateQueueOp("a"),
+            AppendOp("a", None, (b"1" * 700,)),
+            PersistOp(False),
+            AppendOp("a", None, (b"2" * 1500, b"3")),
+            PersistOp(False),
+            AppendOp("a", None, (b"4" * 5000,)),
+            PersistOp(False),
+            AppendOp("a", None, (b"5" * 20,)),
+            PersistOp(True),
+        ),
+    }
+
+
+def exhaustive_workloads() -> list[tuple[str, Workload]]:
+    """Every short trace under every persist policy, one-block files."""
+    return [
+        (
+            f"{name} / {policy}",
+            Workload(
+                seed=0,
+                operations=operations,
+                policy=policy,
+                file_num_bytes=BLOCK,
+                checksum="crc32c",
+                fault="none",
+                fault_after=0,
+            ),
+        )
+        for name, operations in short_traces().items()
+        for policy in POLICIES
+    ]
