@@ -22,37 +22,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from mrecordlog import MRecordLogError, MultiRecordLog, PersistAction
 from mrecordlog._storage import Storage
-from mrecordlog.model import MAX_RECORD_POSITION, MAX_U64, Model, ModelError
+from mrecordlog.model import Model, ModelError
+from mrecordlog.oracle.strategies import (
+    APPEND_POSITIONS,
+    TRUNCATE_POSITIONS,
+    append_position,
+    batches,
+    block_filling_size,
+    queue_names,
+    truncate_position,
+)
 from mrecordlog.oracle.workloads import POLICIES, policy_of
 from tests import spec_reader
 
 BLOCK = 32768
-LONGEST_NAME = "n" * 65535
-
-# Most operations hit the same two queues, so that sequences build up state;
-# one in twenty uses the longest allowed name (its records span blocks).
-_NAME_WEIGHTS = (("a", 10), ("b", 5), ("", 2), ("é🦀", 2), (LONGEST_NAME, 1))
-_NAME_TABLE = tuple(name for name, weight in _NAME_WEIGHTS for _ in range(weight))
-queue_names = st.integers(0, len(_NAME_TABLE) - 1).map(_NAME_TABLE.__getitem__)
-
-# Payload sizes biased to 0, 1, the sizes whose one-record append fills a block
-# exactly (7 + 11 + name + 12 + size = 32768, for the short names), and sizes
-# larger than a block.
-_FILLS_BLOCK = [BLOCK - 7 - 11 - 12 - n for n in (0, 1, 6)]
-_AROUND_BLOCK = sorted({s + d for s in _FILLS_BLOCK for d in range(-8, 9)})
-payload_sizes = st.one_of(
-    st.sampled_from([0, 1, 2, 3]),
-    st.integers(0, 200),
-    st.sampled_from(_AROUND_BLOCK),
-    st.sampled_from([BLOCK, 40000, 70000]),
-)
-payloads = st.builds(lambda size, seed: random.Random(seed).randbytes(size), payload_sizes, st.integers(0, 255))
-batches: st.SearchStrategy[list[bytes]] = st.one_of(
-    st.just([]), st.lists(payloads, min_size=1, max_size=1), st.lists(payloads, max_size=6)
-)
-
-APPEND_POSITIONS = ("none", "last", "next", "past", "future", "near_max")
-TRUNCATE_POSITIONS = ("before_head", "head", "inside", "last", "beyond", "max")
 
 Outcome = tuple[str, Any]
 
@@ -149,15 +132,7 @@ class LogVersusModel(RuleBasedStateMachine):
     @rule(queue=queue_names, kind=st.sampled_from(APPEND_POSITIONS), delta=st.integers(0, 3), batch=batches)
     def append(self, queue: str, kind: str, delta: int, batch: list[bytes]) -> None:
         self.steps.append("append")
-        next_position = self._next_position(queue)
-        position = {
-            "none": None,
-            "last": next_position - 1,
-            "next": next_position,
-            "past": next_position - 2 - delta,
-            "future": next_position + 1 + delta,
-            "near_max": MAX_RECORD_POSITION - delta,
-        }[kind]
+        position = append_position(kind, delta, self._next_position(queue))
         self._check(
             _core(lambda: self.core.append_records(queue, batch, position=position).last_position),
             _model(lambda: self.model.append(queue, batch, position)),
@@ -171,14 +146,7 @@ class LogVersusModel(RuleBasedStateMachine):
         padding cases (fewer than 7 left), the zero-length frame (exactly 7)
         and exact block and file ends."""
         self.steps.append("append_filling_the_block")
-        remaining = BLOCK - self.core._writer.block_offset
-        if remaining < 7:
-            remaining = BLOCK  # the writer pads, then starts the next block
-        record_overhead = 11 + len(queue.encode()) + 12
-        size = remaining - 7 - record_overhead - left
-        if size < 0:
-            # A First frame fills this block; a Last frame leaves `left` in the next.
-            size = max((remaining - 7) + (BLOCK - 7 - left) - record_overhead, 0)
+        size = block_filling_size(queue, self.core._writer.block_offset, left)
         batch = [random.Random(size).randbytes(size)]
         self._check(
             _core(lambda: self.core.append_records(queue, batch).last_position),
@@ -189,18 +157,7 @@ class LogVersusModel(RuleBasedStateMachine):
     @rule(queue=queue_names, kind=st.sampled_from(TRUNCATE_POSITIONS), delta=st.integers(0, 2))
     def truncate(self, queue: str, kind: str, delta: int) -> None:
         self.steps.append("truncate")
-        q = self.model.queues.get(queue)
-        records = q.records if q is not None else []
-        first = records[0][0] if records else self._next_position(queue)
-        last = records[-1][0] if records else self._next_position(queue)
-        position = {
-            "before_head": max(first - 1 - delta, 0),
-            "head": first,
-            "inside": records[len(records) // 2][0] if records else first,
-            "last": last,
-            "beyond": last + 1 + delta,
-            "max": MAX_U64 - delta,
-        }[kind]
+        position = truncate_position(kind, delta, self.model.queues.get(queue))
         self._check(
             _core(lambda: self.core.truncate(queue, position).evicted_records),
             _model(lambda: self.model.truncate(queue, position)),

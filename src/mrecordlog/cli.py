@@ -12,6 +12,7 @@ reopened, an I/O error, corruption) or an operation failed unexpectedly (a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -26,6 +27,8 @@ from mrecordlog.errors import CorruptionError, InvalidArgument, MRecordLogError
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
+from mrecordlog.oracle.adapters import SubprocessAdapter
+from mrecordlog.oracle.conformance import CHECKS, ConformanceReport, ConformanceRunner
 from mrecordlog.oracle.crashcheck import (
     Campaign,
     CampaignReport,
@@ -89,6 +92,18 @@ def _parser() -> argparse.ArgumentParser:
         help="instead of a campaign: every crash point and every image (up to 512 per point) of short traces",
     )
 
+    conformance = commands.add_parser(
+        "conformance", help="check another implementation through its adapter (spec/CONFORMANCE.md)"
+    )
+    conformance.add_argument("--adapter", required=True, metavar="CMD", help="the adapter command line")
+    conformance.add_argument("--seed", type=int, default=0)
+    conformance.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
+    conformance.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    conformance.add_argument(
+        "--checks", default="live,reader,writer", help="comma-separated checks to run (default: all three)"
+    )
+    conformance.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
+
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
     demo.add_argument("--records", type=int, default=20000, help="records to append (default 20000)")
@@ -104,6 +119,47 @@ def _progress_bar(report: CampaignReport, fraction: float) -> None:
         f"{report.workloads} workloads, {len(report.violations)} violation(s)"
     )
     sys.stderr.flush()
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    checks = tuple(check.strip() for check in args.checks.split(",") if check.strip())
+    unknown = [check for check in checks if check not in CHECKS]
+    if unknown:
+        print(f"mrecordlog conformance: unknown check(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if "live" in checks and importlib.util.find_spec("hypothesis") is None:
+        print(
+            "mrecordlog conformance: the live check needs Hypothesis: pip install 'mrecordlog[oracle]'", file=sys.stderr
+        )
+        return 2
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(report: ConformanceReport) -> None:
+        counts = ", ".join(f"{name} {stats.run}" for name, stats in report.checks.items())
+        sys.stderr.write(f"\r{counts} case(s), {len(report.failures)} failure(s)")
+        sys.stderr.flush()
+
+    adapter = SubprocessAdapter(args.adapter, timeout_seconds=args.timeout)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mrecordlog-conformance-") as workdir:
+            runner = ConformanceRunner(
+                adapter,
+                seed=args.seed,
+                budget_seconds=args.budget,
+                workdir=workdir,
+                checks=checks,
+                progress=progress if interactive else None,
+            )
+            report = runner.run()
+    finally:
+        adapter.close()
+    if interactive:
+        sys.stderr.write("\n")
+    if args.json:
+        print(json.dumps(report.to_json_value(), sort_keys=True))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def _exhaustive(args: argparse.Namespace) -> int:
@@ -195,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "crashcheck":
             return _crashcheck(args)
+        if args.command == "conformance":
+            return _conformance(args)
         if args.directory is not None:
             return run_demo(args.directory, records=args.records, seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="mrecordlog-demo-") as directory:

@@ -178,3 +178,51 @@ def exhaustive_workloads() -> list[tuple[str, Workload]]:
         for name, operations in short_traces().items()
         for policy in POLICIES
     ]
+
+
+def block_filling_size(queue: str, block_offset: int, left: int) -> int:
+    """The payload size of a one-record append, written at ``block_offset``,
+    that leaves exactly ``left`` bytes in its last block (in the next block
+    when it does not fit in this one): the padding cases, the zero-length
+    frame, and exact block and file ends."""
+    remaining = BLOCK - block_offset
+    if remaining < 7:
+        remaining = BLOCK  # the writer pads, then starts the next block
+    record_overhead = 11 + len(queue.encode()) + 12
+    size = remaining - 7 - record_overhead - left
+    if size < 0:
+        # A First frame fills this block; a Last frame leaves `left` in the next.
+        size = max((remaining - 7) + (BLOCK - 7 - left) - record_overhead, 0)
+    return size
+
+
+def padding_workloads() -> list[Workload]:
+    """Workloads whose appends leave 0 to 9 bytes at a block's (and a file's)
+    end, so that the next record needs padding, a zero-length First frame, or
+    starts a new block or file: what random workloads rarely hit exactly. No
+    truncation: the files keep those bytes for a writer check to compare."""
+    workloads = []
+    after_create = 7 + 11 + 1  # create_queue("a") at offset 0
+    for left in range(10):
+        first = block_filling_size("a", after_create, left)
+        operations: tuple[Operation, ...] = (
+            CreateQueueOp("a"),
+            AppendOp("a", None, (bytes(range(256)) * (first // 256) + bytes(first % 256),)),
+            AppendOp("a", None, (b"after the block end",)),
+            CreateQueueOp("b"),
+            AppendOp("b", None, (b"\x5a" * 40000,)),
+            PersistOp(True),
+        )
+        for file_blocks in (1, 2):
+            workloads.append(
+                Workload(
+                    seed=left,
+                    operations=operations,
+                    policy="always_flush",
+                    file_num_bytes=file_blocks * BLOCK,
+                    checksum="crc32" if left % 2 else "crc32c",
+                    fault="none",
+                    fault_after=0,
+                )
+            )
+    return workloads
