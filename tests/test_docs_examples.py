@@ -3,7 +3,9 @@
 Every fenced block in ``docs/*.md`` whose info string is ``python`` is executed
 in a fresh namespace with a temporary directory as the working directory, so
 the docs cannot drift from the library's behaviour. Blocks marked
-``python no-run`` (signatures, fragments) are skipped.
+``python no-run`` (signatures, fragments) are skipped. A block marked
+``python file=NAME`` is a file the page shows in full: it is not run itself,
+but written as ``NAME`` into the working directory of every block of its page.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ class Example:
         return f"{self.path.name}:{self.line}"
 
     @property
+    def file_name(self) -> str | None:
+        for token in self.info[1:]:
+            if token.startswith("file="):
+                return token.removeprefix("file=")
+        return None
+
+    @property
     def runs(self) -> bool:
-        return "no-run" not in self.info[1:]
+        return "no-run" not in self.info[1:] and self.file_name is None
 
 
 def extract_examples(path: Path) -> list[Example]:
@@ -57,7 +66,7 @@ def test_docs_have_examples() -> None:
     assert sum(example.runs for example in EXAMPLES) >= 10
 
 
-_NO_RUN = pytest.mark.skip(reason="python no-run block")
+_NO_RUN = pytest.mark.skip(reason="python no-run block, or a file= block run by the others")
 
 
 @pytest.mark.parametrize(
@@ -68,6 +77,9 @@ def test_example(example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # Padding with newlines keeps line numbers in tracebacks equal to the Markdown's.
     code = compile("\n" * (example.line - 1) + example.source, str(example.path), "exec")
     monkeypatch.chdir(tmp_path)
+    for other in EXAMPLES:
+        if other.path == example.path and other.file_name is not None:
+            (tmp_path / other.file_name).write_text(other.source, encoding="utf-8")
     namespace: dict[str, object] = {"__name__": "__docs_example__"}
     exec(code, namespace)
 
