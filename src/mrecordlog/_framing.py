@@ -83,6 +83,43 @@ def frame_record(record: bytes, block_offset: int, profile: ChecksumProfile) -> 
             return b"".join(parts)
 
 
+def find_valid_frame(block: bytes, profile: ChecksumProfile, *, scan_from: int | None = None) -> int | None:
+    """The offset of a checksum-valid frame in a block, or None.
+
+    With ``scan_from`` every offset from there is tried (frame boundaries are
+    unknown after damage); otherwise the block's frame chain is followed from
+    offset 0 (every block that holds frames starts with one), stepping over
+    frames whose checksum fails, until a header that cannot be a frame.
+    """
+
+    def valid_at(offset: int) -> tuple[bool, int]:
+        frame_type = block[offset + 6]
+        length = block[offset + 4] | (block[offset + 5] << 8)
+        end = offset + FRAME_HEADER_NUM_BYTES + length
+        if not _FULL <= frame_type <= _LAST or end > BLOCK_NUM_BYTES:
+            return False, -1
+        checksum = int.from_bytes(block[offset : offset + 4], "little")
+        payload = memoryview(block)[offset + FRAME_HEADER_NUM_BYTES : end]
+        return frame_checksum(profile, frame_type, payload) == checksum, end
+
+    if scan_from is not None:
+        for offset in range(scan_from, BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES + 1):
+            if block[offset : offset + FRAME_HEADER_NUM_BYTES] != _ZERO_HEADER and valid_at(offset)[0]:
+                return offset
+        return None
+    offset = 0
+    while BLOCK_NUM_BYTES - offset >= FRAME_HEADER_NUM_BYTES:
+        if block[offset : offset + FRAME_HEADER_NUM_BYTES] == _ZERO_HEADER:
+            return None
+        valid, end = valid_at(offset)
+        if valid:
+            return offset
+        if end < 0:
+            return None
+        offset = end
+    return None
+
+
 class DamageKind(enum.Enum):
     """How a frame can be damaged, as the reader sees it."""
 

@@ -20,10 +20,12 @@ zeroing) is ``_quarantine``'s job, done by a writable open.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mrecordlog._codec import (
+    BLOCK_NUM_BYTES,
     AppendRecordsRecord,
     ChecksumProfile,
     DeleteQueueRecord,
@@ -31,6 +33,7 @@ from mrecordlog._codec import (
     TruncateRecord,
     decode_record,
 )
+from mrecordlog._framing import find_valid_frame
 from mrecordlog._queues import Queues
 from mrecordlog._storage import Storage
 from mrecordlog._wal import Location, RawRecord, ReadDamage, WalReader, wal_file_name
@@ -218,17 +221,23 @@ def replay(
         damages.append(
             Damage("detached_file", wal_file_name(detached[0]), 0, 0, "a file is missing before it in the numbering")
         )
-    if mode is RecoveryMode.STRICT and stop is not None and discarded_records:
-        raise CorruptionError(
-            f"strict recovery refuses corruption followed by {discarded_records} valid record(s)",
-            file=wal_file_name(stop.file_number),
-            offset=stop.offset,
-        )
     if mode is RecoveryMode.STRICT and detached:
         raise CorruptionError(
             "strict recovery refuses a gap in the file numbering", file=wal_file_name(detached[0]), offset=0
         )
     resume = stop if stop is not None else reader.resume
+    if mode is RecoveryMode.STRICT and resume is not None and reader.profile is not None:
+        # Anything valid after the end (damage, or an all-zero header that is
+        # not the real end) means the damage is not a torn tail.
+        found = _valid_frame_after(storage, directory, readable, resume, reader.profile)
+        if found is not None:
+            where = stop if stop is not None else resume
+            raise CorruptionError(
+                f"strict recovery refuses {'damage' if stop is not None else 'an end of log'} "
+                f"followed by a valid frame ({found.describe()})",
+                file=wal_file_name(where.file_number),
+                offset=where.offset,
+            )
     detected_at = reader.profile_detected_at
     report = RecoveryReport(
         mode=mode.value,
@@ -247,6 +256,39 @@ def replay(
         ended_at_end_marker=reader.reached_end_marker,
     )
     return ReplayResult(queues, resume, reader.profile, detected_at, report, list(file_numbers))
+
+
+def _valid_frame_after(
+    storage: Storage, directory: str, file_numbers: list[int], start: Location, profile: ChecksumProfile
+) -> Location | None:
+    """The first checksum-valid frame after ``start``, looked for at every
+    offset of the rest of ``start``'s block (its frame boundaries may be lost)
+    and at the frame chain of every later block; None if there is none."""
+    for number in (n for n in file_numbers if n >= start.file_number):
+        handle = storage.open_file(os.path.join(directory, wal_file_name(number)), writable=False)
+        try:
+            size = handle.size()
+            block_start = start.offset - start.offset % BLOCK_NUM_BYTES if number == start.file_number else 0
+            while block_start < size:
+                following = handle.next_data(block_start)
+                if following >= size:
+                    break
+                if following >= block_start + BLOCK_NUM_BYTES:
+                    block_start = following - following % BLOCK_NUM_BYTES
+                    continue
+                block = handle.read_at(block_start, BLOCK_NUM_BYTES).ljust(BLOCK_NUM_BYTES, b"\0")
+                first = start.offset % BLOCK_NUM_BYTES + 1 if (number, block_start) == _block_of(start) else None
+                offset = find_valid_frame(block, profile, scan_from=first)
+                if offset is not None:
+                    return Location(number, block_start + offset)
+                block_start += BLOCK_NUM_BYTES
+        finally:
+            handle.close()
+    return None
+
+
+def _block_of(location: Location) -> tuple[int, int]:
+    return location.file_number, location.offset - location.offset % BLOCK_NUM_BYTES
 
 
 def _damage(kind: str, location: Location, num_bytes: int, detail: str = "") -> Damage:

@@ -431,8 +431,8 @@ def _record_types(name: str, checksum: Profile, description: str, *, damaged: bo
             b.set_type(
                 "bad_frame_type",
                 f'The type byte of op {named_empty}\'s frame (queue "" appends x) is 5, not a frame type. The '
-                "reader abandons the rest of block 0, which holds every later frame: each mode recovers the state "
-                "after the ops before it; strict does not refuse, since no valid record is read after the damage.",
+                "reader abandons the rest of block 0, which holds every later frame: point_in_time and skip recover "
+                "the state after the ops before it; strict refuses, since valid frames follow the damage.",
                 b.frame(named_empty),
                 5,
             ),
@@ -551,7 +551,8 @@ def _block_padding() -> VectorCase:
                 f"512 zero bytes from the header of the frame at offset {lost_offset} of {wal_file_name(lost_file)} "
                 "(a lost sector write, over the next frame's header too): "
                 "an all-zero frame header is the end of the log in every mode, so the valid frames after it (in "
-                "later blocks and in file 2) are not read, even by skip, and strict does not refuse.",
+                "later blocks and in file 2) are not replayed, even by skip; strict refuses, since valid frames "
+                "follow the end of the log.",
                 b.frame(after_padding_2),
                 0,
                 512,
