@@ -20,7 +20,7 @@ import os
 from typing import Final
 
 from mrecordlog._recovery import QuarantinedBytes, RecoveryReport
-from mrecordlog._storage import Storage
+from mrecordlog._storage import Storage, file_size
 from mrecordlog._wal import Location, wal_file_name
 
 QUARANTINE_DIR: Final = "quarantine"
@@ -97,11 +97,7 @@ def discard_after(
         )
     for number in later:
         name = wal_file_name(number)
-        handle = storage.open_file(os.path.join(directory, name), writable=False)
-        try:
-            size = handle.size()
-        finally:
-            handle.close()
+        size = file_size(storage, os.path.join(directory, name))
         storage.rename(os.path.join(directory, name), os.path.join(target, name))
         quarantined.append(QuarantinedBytes(name, 0, size, f"{relative}/{name}"))
     report = dataclasses.replace(report, quarantine_dir=relative, quarantined=tuple(quarantined))

@@ -87,6 +87,24 @@ class DirectoryLock(Protocol):
     def release(self) -> None: ...
 
 
+def file_size(storage: Storage, path: str) -> int:
+    """The size of the file at ``path`` (opened, measured, closed)."""
+    handle = storage.open_file(path, writable=False)
+    try:
+        return handle.size()
+    finally:
+        handle.close()
+
+
+def sync_file(storage: Storage, path: str) -> None:
+    """fsync the file at ``path`` (opened, synced, closed)."""
+    handle = storage.open_file(path, writable=True)
+    try:
+        handle.sync()
+    finally:
+        handle.close()
+
+
 class OsDirectoryLock:
     """An ``flock`` on the directory itself: no lock file is created, and the
     lock dies with the process."""

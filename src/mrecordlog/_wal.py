@@ -25,7 +25,7 @@ from mrecordlog._framing import (
     OrphanFrame,
     RecordAssembler,
 )
-from mrecordlog._storage import Storage, StorageFile
+from mrecordlog._storage import Storage, StorageFile, sync_file
 
 WAL_FILE_PREFIX: Final = "wal-"
 DEFAULT_FILE_NUM_BYTES: Final = 128 * 1024 * 1024
@@ -307,11 +307,7 @@ class WalWriter:
                 assert self._handle is not None
                 self._handle.sync()
             else:
-                handle = self._storage.open_file(self._path(file_number), writable=True)
-                try:
-                    handle.sync()
-                finally:
-                    handle.close()
+                sync_file(self._storage, self._path(file_number))
         self._unsynced_files.clear()
 
     def _roll(self) -> None:

@@ -31,7 +31,7 @@ from mrecordlog._framing import frame_record
 from mrecordlog._quarantine import discard_after
 from mrecordlog._queues import Queues
 from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
-from mrecordlog._storage import DirectoryLock, OsStorage, Storage
+from mrecordlog._storage import DirectoryLock, OsStorage, Storage, file_size, sync_file
 from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, WalWriter, list_wal_files, wal_file_name
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
@@ -215,11 +215,7 @@ class MultiRecordLog:
         # What was recovered may sit unsynced in the page cache (after a process
         # crash): make it durable before any new operation can be acknowledged.
         for number in file_numbers:
-            handle = storage.open_file(os.path.join(path, wal_file_name(number)), writable=True)
-            try:
-                handle.sync()
-            finally:
-                handle.close()
+            sync_file(storage, os.path.join(path, wal_file_name(number)))
         storage.sync_dir(path)
         writer = WalWriter(storage, path, file_numbers, size, resume.file_number, resume.offset)
         log = cls(
@@ -570,11 +566,7 @@ def _existing_file_num_bytes(storage: Storage, directory: str, file_numbers: lis
     best: tuple[int, str] | None = None
     for number in file_numbers:
         name = wal_file_name(number)
-        handle = storage.open_file(os.path.join(directory, name), writable=False)
-        try:
-            size = handle.size()
-        finally:
-            handle.close()
+        size = file_size(storage, os.path.join(directory, name))
         if size > 0 and size % BLOCK_NUM_BYTES == 0 and (best is None or size > best[0]):
             best = (size, name)
     return best
