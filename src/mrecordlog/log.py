@@ -152,8 +152,8 @@ class MultiRecordLog:
         existing log keeps the profile it was written with, and asking for the
         other one raises ``ChecksumProfileMismatch``. ``file_num_bytes`` is the
         size of the files the writer creates (default 128 MiB, any multiple of
-        32 KiB); for an existing log it defaults to the size of its last file,
-        and asking for another raises ``FileSizeMismatch``.
+        32 KiB); for an existing log it defaults to the size its files were
+        created with, and asking for another raises ``FileSizeMismatch``.
         """
         if not isinstance(persist_policy, (DoNothing, OnDelay, Always)):
             raise InvalidArgument(f"unknown persist policy {persist_policy!r}")
@@ -165,6 +165,8 @@ class MultiRecordLog:
         path = os.fspath(directory)
         if not storage.is_dir(path):
             storage.make_dirs(path)
+            # The new directory's entry must survive a crash like its files.
+            storage.sync_dir(os.path.dirname(path.rstrip("/")) or ".")
         lock = storage.lock_dir(path)
         try:
             return cls._open_locked(storage, path, lock, persist_policy, requested_profile, file_num_bytes, clock, mode)
