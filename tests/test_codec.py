@@ -23,13 +23,11 @@ from mrecordlog._codec import (
     ChecksumProfile,
     DeleteQueueRecord,
     FrameHeader,
-    FrameType,
     MultiplexedRecord,
     RecordPositionRecord,
     TruncateRecord,
     decode_record,
     encode_append_records,
-    encode_frame,
     encode_queue_name,
     encode_record,
     frame_checksum,
@@ -415,17 +413,6 @@ def test_the_two_profiles_give_different_checksums() -> None:
         assert frame_checksum(ChecksumProfile.CRC32, frame_type, b"abc") != frame_checksum(
             ChecksumProfile.CRC32C, frame_type, b"abc"
         )
-
-
-@given(profile=st.sampled_from(list(ChecksumProfile)), frame_type=st.sampled_from(list(FrameType)), payload=payloads)
-def test_encode_frame_is_header_with_crc_then_payload(
-    profile: ChecksumProfile, frame_type: FrameType, payload: bytes
-) -> None:
-    if len(payload) > 32761:
-        payload = payload[:32761]
-    frame = encode_frame(profile, frame_type, payload)
-    checksum = expected_checksum(profile, int(frame_type), payload)
-    assert frame == struct.pack("<IHB", checksum, len(payload), int(frame_type)) + payload
 
 
 def test_checksum_profile_parses_its_names_and_rejects_others() -> None:

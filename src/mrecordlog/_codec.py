@@ -91,12 +91,6 @@ class FrameHeader:
         return cls(checksum, length, frame_type)
 
 
-def encode_frame(profile: ChecksumProfile, frame_type: FrameType, payload: bytes | memoryview) -> bytes:
-    """Header followed by payload."""
-    header = _FRAME_HEADER.pack(frame_checksum(profile, frame_type, payload), len(payload), frame_type)
-    return header + bytes(payload)
-
-
 class RecordType(enum.IntEnum):
     TRUNCATE = 1
     RECORD_POSITION = 2

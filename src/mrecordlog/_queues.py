@@ -156,9 +156,6 @@ class Queues:
         """(name, next position) of every queue without records, by name."""
         return sorted((name, q.next_position) for name, q in self._queues.items() if not len(q))
 
-    def live_records_in_file(self, file_number: int) -> int:
-        return self._live_per_file.get(file_number, 0)
-
     def summary(self, queue: str) -> QueueSummary:
         q = self._queues[queue]
         if not len(q):

@@ -159,8 +159,6 @@ class ReplayResult:
     profile: ChecksumProfile | None
     profile_detected_at: Location | None
     report: RecoveryReport
-    # Files the log keeps (numbers); files after ``resume``'s file are to be discarded.
-    file_numbers: list[int]
 
 
 def contiguous_prefix(file_numbers: list[int]) -> list[int]:
@@ -255,7 +253,7 @@ def replay(
         resume_offset=resume.offset if resume is not None else None,
         ended_at_end_marker=reader.reached_end_marker,
     )
-    return ReplayResult(queues, resume, reader.profile, detected_at, report, list(file_numbers))
+    return ReplayResult(queues, resume, reader.profile, detected_at, report)
 
 
 def _valid_frame_after(
