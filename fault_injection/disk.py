@@ -51,7 +51,7 @@ from fault_injection.ops import (
     resize,
     write_into,
 )
-from mrecordlog._storage import DirectoryLock, StorageFile
+from mrecordlog._storage import DirectoryLock, EntryKind, StorageFile
 from mrecordlog.errors import LogLocked, StorageError
 
 ROOT = "/"
@@ -231,6 +231,15 @@ class SimulatedFile:
         self._check_open("fsync")
         self._disk._sync_inode(self._inode, self._path)
 
+    def truncate(self, size: int) -> None:
+        self._disk._enter("truncate", "truncate", self._path, size)
+        self._check_open("truncate", size)
+        if not self._writable:
+            raise _error("truncate", self._path, errno.EBADF, "file is open read-only", size)
+        if size < 0:
+            raise _error("truncate", self._path, errno.EINVAL, "negative size", size)
+        self._disk._resize(self._inode, self._path, size)
+
     def size(self) -> int:
         self._disk._enter("size", "stat", self._path)
         self._check_open("stat")
@@ -282,6 +291,10 @@ class SimulatedDisk:
         # Directories each pending rename still waits for before it is durable.
         self._rename_waits: dict[int, set[str]] = {}
         self._locks: dict[str, SimulatedLock] = {}
+        # Entries that are neither regular files nor directories (symlinks,
+        # fifos, ...): path -> kind. A hostile state, not something the log
+        # makes: they are durable at once and never change.
+        self._foreign: dict[str, EntryKind] = {}
         self._next_seq = 1
         self._next_inode = 1
 
@@ -292,6 +305,7 @@ class SimulatedDisk:
         contents: Mapping[int, bytes | bytearray],
         *,
         next_inode: int,
+        foreign: Mapping[str, EntryKind] | None = None,
     ) -> SimulatedDisk:
         """A disk whose whole state is durable, as after a reboot: ``entries``
         maps every directory to its entries, ``contents`` every inode to its
@@ -301,6 +315,7 @@ class SimulatedDisk:
         disk._directories = {path: Directory(dict(names), names) for path, names in entries.items()}
         disk._inodes = {number: Inode(number, data) for number, data in contents.items()}
         disk._next_inode = next_inode
+        disk._foreign = dict(foreign or {})
         return disk
 
     # -- the Storage protocol ------------------------------------------------
@@ -309,6 +324,20 @@ class SimulatedDisk:
         path = normalize(directory)
         self._enter("list_files", "list", path)
         return sorted(self._existing_directory(path, "list").visible)
+
+    def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        path = normalize(directory)
+        self._enter("list_entries", "list", path)
+        entries: dict[str, EntryKind] = dict.fromkeys(self._existing_directory(path, "list").visible, "file")
+        for child in self._directories:
+            parent, name = posixpath.split(child)
+            if parent == path and name:
+                entries[name] = "directory"
+        for foreign, kind in self._foreign.items():
+            parent, name = posixpath.split(foreign)
+            if parent == path:
+                entries[name] = kind
+        return dict(sorted(entries.items()))
 
     def is_dir(self, path: str) -> bool:
         path = normalize(path)
@@ -322,9 +351,9 @@ class SimulatedDisk:
         current = path
         while current not in self._directories:
             parent, name = posixpath.split(current)
-            if name in self._directories.get(parent, Directory()).visible:
+            if name in self._directories.get(parent, Directory()).visible or current in self._foreign:
                 code = errno.EEXIST if current == path else errno.ENOTDIR
-                raise _error("mkdir", path, code, f"{current} is a file")
+                raise _error("mkdir", path, code, f"{current} is not a directory")
             missing.append(current)
             current = parent
         # Directory creation is durable at once: the model has no pending mkdir.
@@ -336,7 +365,7 @@ class SimulatedDisk:
         self._enter("create_file", "create", path)
         directory, name = posixpath.split(path)
         parent = self._existing_directory(directory, "create")
-        if name in parent.visible or path in self._directories:
+        if name in parent.visible or path in self._directories or path in self._foreign:
             raise _error("create", path, errno.EEXIST, "file exists")
         if size < 0:
             raise _error("preallocate", path, errno.EINVAL, "negative size", size)
@@ -373,7 +402,7 @@ class SimulatedDisk:
         source_directory, source_name, inode = self._existing_file(source, operation)
         destination_directory, destination_name = posixpath.split(destination)
         target = self._existing_directory(destination_directory, operation)
-        if destination_name in target.visible or destination in self._directories:
+        if destination_name in target.visible or destination in self._directories or destination in self._foreign:
             raise _error(operation, source, errno.EEXIST, "destination exists")
         del self._directories[source_directory].visible[source_name]
         target.visible[destination_name] = inode
@@ -430,6 +459,12 @@ class SimulatedDisk:
         no pending operation kept would leave."""
         return {path: bytes(self._inodes[inode].durable) for path, inode in self._files(root, durable=True)}
 
+    def foreign_entries(self, root: str = ROOT) -> dict[str, EntryKind]:
+        """Path -> kind of every entry under ``root`` that is neither a regular
+        file nor a directory."""
+        root = normalize(root)
+        return {path: kind for path, kind in sorted(self._foreign.items()) if _is_under(path, root)}
+
     def flip_bit(self, path: str, offset: int, bit: int) -> None:
         """Bit rot: flip bit ``bit`` (0-7) of byte ``offset`` of the file's
         durable and visible content (wherever the byte exists)."""
@@ -439,6 +474,51 @@ class SimulatedDisk:
         _, _, number = self._existing_file(path, "flip bit")
         if offset < 0 or not self._inodes[number].flip_bit(offset, bit):
             raise ValueError(f"offset {offset} is beyond the end of {path}")
+
+    # -- tampering: hostile states (not crashes), durable at once --------------
+
+    def tamper_set_content(self, path: str, data: bytes) -> None:
+        """Give an existing file (or a new one) exactly ``data``, visible and
+        durable, as an outside hand editing the disk would. Pending data
+        operations of that file are forgotten."""
+        path = normalize(path)
+        directory, name = posixpath.split(path)
+        parent = self._existing_directory(directory, "tamper")
+        number = parent.visible.get(name)
+        if number is None:
+            if path in self._directories or path in self._foreign:
+                raise _error("tamper", path, errno.EEXIST, "not a regular file")
+            number = self._next_inode
+            self._next_inode += 1
+            parent.visible[name] = number
+            parent.durable[name] = number
+        self._inodes[number] = Inode(number, bytes(data))
+        self._pending = [op for op in self._pending if not (isinstance(op, WriteOp | ResizeOp) and op.inode == number)]
+
+    def tamper_remove(self, path: str) -> None:
+        """Remove a file's entry, visibly and durably."""
+        path = normalize(path)
+        directory, name, number = self._existing_file(path, "tamper")
+        entries = self._directories[directory]
+        del entries.visible[name]
+        if entries.durable.get(name) == number:
+            del entries.durable[name]
+
+    def tamper_add_entry(self, path: str, kind: EntryKind) -> None:
+        """An entry of another kind at ``path`` (which must be free): a
+        directory, or a symlink or fifo ("symlink", "other") that opens as
+        nothing readable."""
+        path = normalize(path)
+        directory, name = posixpath.split(path)
+        parent = self._existing_directory(directory, "tamper")
+        if name in parent.visible or path in self._directories or path in self._foreign:
+            raise _error("tamper", path, errno.EEXIST, "entry exists")
+        if kind == "directory":
+            self._directories[path] = Directory()
+        elif kind == "file":
+            self.tamper_set_content(path, b"")
+        else:
+            self._foreign[path] = kind
 
     # -- package-internal: state for images ----------------------------------
 
@@ -488,6 +568,9 @@ class SimulatedDisk:
         """(directory, name, inode) of a visible regular file."""
         if path in self._directories:
             raise _error(operation, path, errno.EISDIR, "is a directory")
+        if path in self._foreign:
+            # A dangling symlink or a fifo nobody writes to: as open would fail.
+            raise _error(operation, path, errno.ENXIO, f"not a regular file ({self._foreign[path]})")
         directory, name = posixpath.split(path)
         inode = self._existing_directory(directory, operation).visible.get(name)
         if inode is None:
@@ -520,6 +603,12 @@ class SimulatedDisk:
         write_into(inode.cache_for_update(), offset, data)
         if inode.number in self._inodes:  # else no crash image can show it
             self._append(WriteOp(self._take_seq(), inode.number, path, offset, data))
+
+    def _resize(self, inode: Inode, path: str, size: int) -> None:
+        self._check_space("truncate", path, size - len(inode.visible), size, inode.number)
+        resize(inode.cache_for_update(), size)
+        if inode.number in self._inodes:
+            self._append(ResizeOp(self._take_seq(), inode.number, path, size))
 
     def _sync_inode(self, inode: Inode, path: str) -> None:
         ops: list[DataOp] = []

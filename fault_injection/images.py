@@ -127,7 +127,7 @@ def power_loss_image(disk: SimulatedDisk, choices: Sequence[Choice]) -> Simulate
         for op, choice in kept:
             _apply_kept(content, op, choice)
         contents[inode] = content
-    return SimulatedDisk.restored(entries, contents, next_inode=disk._inode_high_water)
+    return SimulatedDisk.restored(entries, contents, next_inode=disk._inode_high_water, foreign=disk._foreign)
 
 
 def process_crash_image(disk: SimulatedDisk) -> SimulatedDisk:
@@ -135,7 +135,7 @@ def process_crash_image(disk: SimulatedDisk) -> SimulatedDisk:
     including pages a failed fsync dropped (they are still in the cache)."""
     entries = disk._directory_entries(durable=False)
     contents = {inode: disk._inode(inode).visible_snapshot() for inode in _linked(entries)}
-    return SimulatedDisk.restored(entries, contents, next_inode=disk._inode_high_water)
+    return SimulatedDisk.restored(entries, contents, next_inode=disk._inode_high_water, foreign=disk._foreign)
 
 
 def durable_image(disk: SimulatedDisk) -> SimulatedDisk:
@@ -216,10 +216,17 @@ def random_choices(
 def materialize(disk: SimulatedDisk, destination: str | os.PathLike[str], *, root: str = ROOT) -> None:
     """Write the disk's visible directories and files under ``root`` into the
     real directory ``destination`` (created if needed; files it already holds
-    with the same names are overwritten), so ``OsStorage`` can open them."""
+    with the same names are overwritten), so ``OsStorage`` can open them.
+    Foreign entries become dangling symlinks and fifos."""
     root = normalize(root)
     base = Path(destination)
     for directory in disk.directories(root):
         (base / posixpath.relpath(directory, root)).mkdir(parents=True, exist_ok=True)
     for path, content in disk.visible_files(root).items():
         (base / posixpath.relpath(path, root)).write_bytes(content)
+    for path, kind in disk.foreign_entries(root).items():
+        target = base / posixpath.relpath(path, root)
+        if kind == "symlink":
+            target.symlink_to("dangling-target-of-a-foreign-entry")
+        else:
+            os.mkfifo(target)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mrecordlog import StorageError
-from mrecordlog._storage import DirectoryLock, Storage, StorageFile
+from mrecordlog._storage import DirectoryLock, EntryKind, Storage, StorageFile
 
 
 @dataclass
@@ -58,6 +58,10 @@ class RecordingFile:
         self._log.record(Call("sync", self.path))
         self._inner.sync()
 
+    def truncate(self, size: int) -> None:
+        self._log.record(Call("truncate", self.path, size=size))
+        self._inner.truncate(size)
+
     def size(self) -> int:
         return self._inner.size()
 
@@ -77,6 +81,9 @@ class RecordingStorage:
 
     def list_files(self, directory: str) -> list[str]:
         return self._inner.list_files(directory)
+
+    def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        return self._inner.list_entries(directory)
 
     def is_dir(self, path: str) -> bool:
         return self._inner.is_dir(path)

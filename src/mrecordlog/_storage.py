@@ -13,7 +13,7 @@ import errno
 import fcntl
 import os
 import stat
-from typing import Protocol
+from typing import Literal, Protocol
 
 from mrecordlog.errors import LogLocked, StorageError
 
@@ -36,6 +36,11 @@ class StorageFile(Protocol):
         """Make the file's written data and size durable (fsync)."""
         ...
 
+    def truncate(self, size: int) -> None:
+        """Cut the file to ``size`` bytes, or extend it with zeros (ftruncate;
+        durable once synced)."""
+        ...
+
     def size(self) -> int: ...
 
     def next_data(self, offset: int) -> int:
@@ -52,6 +57,10 @@ class Storage(Protocol):
 
     def list_files(self, directory: str) -> list[str]:
         """Names of the regular files (not symlinks, not directories) in ``directory``."""
+        ...
+
+    def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        """Every entry of ``directory``, whatever its kind (symlinks not followed)."""
         ...
 
     def is_dir(self, path: str) -> bool: ...
@@ -81,6 +90,9 @@ class Storage(Protocol):
         """Take the directory for exclusive use by this process's log; raises
         ``LogLocked`` if another holder has it."""
         ...
+
+
+EntryKind = Literal["file", "directory", "symlink", "other"]
 
 
 class DirectoryLock(Protocol):
@@ -174,6 +186,12 @@ class OsFile:
         except OSError as exc:
             raise StorageError("fsync", self._path, exc) from exc
 
+    def truncate(self, size: int) -> None:
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError as exc:
+            raise StorageError("truncate", self._path, exc, offset=size) from exc
+
     def size(self) -> int:
         try:
             return os.fstat(self._fd).st_size
@@ -200,6 +218,16 @@ class OsFile:
             raise StorageError("close", self._path, exc) from exc
 
 
+def _entry_kind(entry: os.DirEntry[str]) -> EntryKind:
+    if entry.is_symlink():
+        return "symlink"
+    if entry.is_dir(follow_symlinks=False):
+        return "directory"
+    if entry.is_file(follow_symlinks=False):
+        return "file"
+    return "other"
+
+
 class OsStorage:
     """``Storage`` on the real file system, through ``os`` calls."""
 
@@ -207,6 +235,13 @@ class OsStorage:
         try:
             with os.scandir(directory) as entries:
                 return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            raise StorageError("list", directory, exc) from exc
+
+    def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        try:
+            with os.scandir(directory) as entries:
+                return {entry.name: _entry_kind(entry) for entry in entries}
         except OSError as exc:
             raise StorageError("list", directory, exc) from exc
 
@@ -304,6 +339,9 @@ class ReadOnlyStorage:
 
     def list_files(self, directory: str) -> list[str]:
         return self._inner.list_files(directory)
+
+    def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        return self._inner.list_entries(directory)
 
     def is_dir(self, path: str) -> bool:
         return self._inner.is_dir(path)
