@@ -7,15 +7,34 @@
 Each creates or updates the local virtual environment ``.venv`` first (it
 reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
 ``mrecordlog crashcheck`` (e.g. ``--budget 300 --seed 7``), or to pytest.
+
+    python3 tasks.py wheelcheck   the installed package: wheel, fresh venv, every command and module
+
+``wheelcheck`` (run by CI after ``test``) does not use ``.venv``: it builds the
+wheel from a copy of the source tree, installs it with its ``oracle`` extra
+(from PyPI) in a fresh virtual environment in a temporary directory, and runs,
+from outside the source tree, the ``mrecordlog`` command (help, demo,
+crashcheck, conformance), the adapter handshake, an import of every module of
+the source tree (each must come from the fresh environment), and mypy
+--strict on a user script (the ``py.typed`` markers). One line per step; a
+failure prints the step's output and exits 1.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import tomllib
 import venv
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -42,10 +61,294 @@ def ensure_environment() -> None:
     STAMP.touch()
 
 
+# -- wheelcheck: the package as `pip install` leaves it -----------------------
+
+# The source directory of each importable package the wheel must ship.
+PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
+# Not part of the source: never copied into the build directory.
+NOT_SOURCE = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+# Environment variables that could make the fresh environment see the source tree.
+LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "MYPYPATH", "VIRTUAL_ENV")
+
+IMPORT_SMOKE = """\
+import importlib, importlib.util, json, os, sys
+venv_dir = os.path.realpath(sys.argv[1])
+if os.path.realpath(sys.prefix) != venv_dir:
+    sys.exit(f"running in {sys.prefix}, not in {venv_dir}")
+problems = []
+modules = json.load(sys.stdin)
+for name in modules:
+    try:
+        if name.rpartition(".")[2] == "__main__":  # importing it would run it
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+        else:
+            origin = importlib.import_module(name).__file__
+    except Exception as error:
+        problems.append(f"{name}: {type(error).__name__}: {error}")
+        continue
+    if origin is None or not os.path.realpath(origin).startswith(venv_dir + os.sep):
+        problems.append(f"{name}: loaded from {origin}, outside {venv_dir}")
+print("\\n".join(problems) or f"{len(modules)} modules")
+sys.exit(1 if problems else 0)
+"""
+
+TYPED_USER = """\
+\"\"\"A user of the installed package: mypy --strict must find its types (py.typed).\"\"\"
+
+import tempfile
+
+from fault_injection import FaultPlan, SimulatedDisk, durable_image
+from mrecordlog import AppendOutcome, MultiRecordLog, Record
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as directory, MultiRecordLog.open(directory) as log:
+        log.create_queue("orders")
+        outcome: AppendOutcome = log.append_records("orders", [b"first", b"second"])
+        last: int | None = outcome.last_position
+        records: list[Record] = list(log.range("orders"))
+        assert last == 1 and [record.payload for record in records] == [b"first", b"second"]
+        # Were the package's types unknown (Any), --strict would report this
+        # ignore as unused: it proves mypy reads the real signatures.
+        wrong: str = log.create_queue("clicks")  # type: ignore[assignment]
+        del wrong
+    disk = SimulatedDisk(FaultPlan(capacity_bytes=1 << 20))
+    with MultiRecordLog.open("/log", storage=disk, file_num_bytes=32768) as log:
+        log.create_queue("q")
+    durable: dict[str, bytes] = durable_image(disk).durable_files()
+    assert durable, "nothing durable after close"
+
+
+main()
+"""
+
+
+def _source_modules() -> list[str]:
+    """Every module of the source tree, by its import name."""
+    modules = []
+    for package, source in PACKAGE_SOURCES.items():
+        for path in sorted(source.rglob("*.py")):
+            parts = (package, *path.relative_to(source).with_suffix("").parts)
+            if "__pycache__" not in parts:
+                modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+def _copy_source(destination: Path) -> None:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__" or name.endswith((".pyc", ".egg-info"))}
+        return skipped | (NOT_SOURCE & set(names) if Path(directory) == ROOT else set())
+
+    shutil.copytree(ROOT, destination, ignore=ignore, symlinks=True)
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+class _Steps:
+    """Runs the steps, one line each; the first failure prints its output and exits 1."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.env = env
+        self.count = 0
+
+    def run(
+        self,
+        name: str,
+        *command: str | os.PathLike[str],
+        stdin: str | None = None,
+        timeout: float = 120,
+        verify: Callable[[str], str | None] | None = None,
+        summary: Callable[[str], str] = lambda output: "",
+    ) -> str:
+        """Run ``command``; a non-zero exit or a ``verify`` complaint fails the step."""
+        arguments = [str(part) for part in command]
+        started = time.monotonic()
+        try:
+            completed = subprocess.run(
+                arguments,
+                cwd=self.cwd,
+                env=self.env,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            output = _text(expired.stdout) + _text(expired.stderr)
+            problem: str | None = f"still running after {timeout:g} s"
+        else:
+            output = completed.stdout + completed.stderr
+            problem = f"exit status {completed.returncode}" if completed.returncode else None
+            try:
+                if problem is None and verify is not None:
+                    problem = verify(completed.stdout)
+                detail = "" if problem is not None else summary(completed.stdout)
+            except Exception as error:  # an unexpected output: the step fails, it does not crash
+                problem = f"unexpected output ({type(error).__name__}: {error})"
+        seconds = time.monotonic() - started
+        if problem is not None:
+            self.fail(name, f"{problem} ({seconds:.1f} s)\n$ {shlex.join(arguments)}\n{output.rstrip()}")
+        self.report(name, f"{detail} ({seconds:.1f} s)".strip())
+        return completed.stdout
+
+    def report(self, name: str, detail: str) -> None:
+        self.count += 1
+        print(f"wheelcheck  {name:<12} ok  {detail}", flush=True)
+
+    def fail(self, name: str, detail: str) -> NoReturn:
+        print(f"wheelcheck  {name:<12} FAILED: {detail}", flush=True)
+        sys.exit(1)
+
+
+def _verify_hello(expected_version: str) -> Callable[[str], str | None]:
+    def verify(stdout: str) -> str | None:
+        lines = stdout.splitlines()
+        if len(lines) != 1:
+            return f"expected one answer line, got {len(lines)}"
+        try:
+            answer = json.loads(lines[0])
+        except json.JSONDecodeError as error:
+            return f"the answer is not JSON: {error}"
+        expected = {"ok": True, "op": "hello", "protocol": 1, "version": expected_version}
+        if not isinstance(answer, dict) or any(answer.get(key) != value for key, value in expected.items()):
+            return f"expected an answer with {expected}"
+        required_ops = {"open", "close", "state", "create_queue", "delete_queue", "append", "truncate", "persist"}
+        if not required_ops <= set(answer.get("ops", [])) or not answer.get("checksums"):
+            return "the answer does not announce every operation and a checksum profile"
+        return None
+
+    return verify
+
+
+def _verify_json(key: str, expected: object) -> Callable[[str], str | None]:
+    def verify(stdout: str) -> str | None:
+        value = json.loads(stdout).get(key)
+        return None if value == expected else f"{key} is {value!r}, expected {expected!r}"
+
+    return verify
+
+
+def wheelcheck() -> None:
+    started = time.monotonic()
+    project_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    modules = _source_modules()
+    with tempfile.TemporaryDirectory(prefix="mrecordlog-wheelcheck-") as temporary:
+        base = Path(temporary).resolve()
+        if base.is_relative_to(ROOT):
+            sys.exit(f"wheelcheck: the temporary directory {base} lies inside the source tree; set TMPDIR")
+        work, venv_dir = base / "work", base / "venv"
+        work.mkdir()
+        env = {name: value for name, value in os.environ.items() if name not in LEAKY_VARIABLES}
+        venv_bin = venv_dir / ("Scripts" if os.name == "nt" else "bin")
+        env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
+        steps = _Steps(work, env)
+
+        venv_started = time.monotonic()
+        venv.EnvBuilder(with_pip=True).create(venv_dir)
+        python = venv_bin / "python"
+        steps.report("venv", f"{venv_dir} ({time.monotonic() - venv_started:.1f} s)")
+
+        pip = (python, "-m", "pip", "--disable-pip-version-check", "--quiet")
+        _copy_source(base / "source")
+        steps.run(
+            "build",
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            base / "dist",
+            base / "source",
+            timeout=300,
+            summary=lambda output: " ".join(wheel.name for wheel in (base / "dist").glob("*.whl")),
+        )
+        wheels = sorted((base / "dist").glob("mrecordlog-*.whl"))
+        if len(wheels) != 1:
+            steps.fail("build", f"expected one mrecordlog wheel, got {[wheel.name for wheel in wheels]}")
+        wheel = wheels[0]
+        steps.run(
+            "install",
+            *pip,
+            "install",
+            f"mrecordlog[oracle] @ {wheel.as_uri()}",
+            timeout=300,
+            summary=lambda output: f"{wheel.name}[oracle]",
+        )
+        command = venv_bin / "mrecordlog"
+        steps.run("help", command, "--help", summary=lambda output: output.splitlines()[0])
+        steps.run("demo", command, "demo", "--records", "200", summary=lambda output: output.splitlines()[-1])
+        steps.run(
+            "crashcheck",
+            command,
+            "crashcheck",
+            "--budget",
+            "3",
+            "--seed",
+            "1",
+            "--json",
+            verify=_verify_json("violations", 0),
+            summary=lambda output: f"{json.loads(output)['images_checked']} images, 0 violations",
+        )
+        steps.run(
+            "handshake",
+            python,
+            "-m",
+            "mrecordlog.adapter",
+            stdin='{"op":"hello"}\n',
+            verify=_verify_hello(project_version),
+            summary=lambda output: f"hello answered, version {project_version}",
+        )
+        adapter = f"{shlex.quote(str(python))} -m mrecordlog.adapter"
+        steps.run(
+            "conformance",
+            command,
+            "conformance",
+            "--adapter",
+            adapter,
+            "--budget",
+            "5",
+            "--json",
+            verify=_verify_json("failures", []),
+            summary=lambda output: ", ".join(
+                f"{check} {result['passed']}/{result['run']}" for check, result in json.loads(output)["checks"].items()
+            ),
+        )
+        steps.run(
+            "imports",
+            python,
+            "-c",
+            IMPORT_SMOKE,
+            venv_dir,
+            stdin=json.dumps(modules),
+            summary=lambda output: f"{len(modules)} source modules, each from the fresh venv",
+        )
+        (work / "typed_user.py").write_text(TYPED_USER)
+        steps.run("mypy-install", *pip, "install", "mypy", timeout=300)
+        steps.run("typed-use", python, "typed_user.py")
+        steps.run(
+            "mypy",
+            python,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "typed_user.py",
+            summary=lambda output: "--strict on a user script: py.typed ships",
+        )
+    print(f"wheelcheck  {steps.count} steps passed in {time.monotonic() - started:.1f} s", flush=True)
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("crashcheck", "test"):
+    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck"):
         print(__doc__)
         sys.exit(2)
+    if argv[0] == "wheelcheck":
+        wheelcheck()
+        return
     ensure_environment()
     task, rest = argv[0], argv[1:]
     if task == "crashcheck":
