@@ -70,7 +70,8 @@ def _zero_last_record(directory: str) -> None:
     files = list_wal_files(OsStorage(), directory)
     if not files:
         return
-    records = [item for item in WalReader(OsStorage(), directory, files) if isinstance(item, RawRecord)]
+    size = os.path.getsize(os.path.join(directory, f"wal-{files[0]:020d}"))
+    records = [item for item in WalReader(OsStorage(), directory, files, size) if isinstance(item, RawRecord)]
     report = inspect_log(directory).report
     if not records or report.resume_file is None or report.resume_offset is None:
         return

@@ -11,6 +11,7 @@ from mrecordlog._storage import OsStorage, Storage, StorageFile
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
     CorruptionError,
+    FileNumbersExhausted,
     FileSizeMismatch,
     InvalidArgument,
     LogClosed,
@@ -24,6 +25,7 @@ from mrecordlog.errors import (
     QueueModifiedDuringIteration,
     RecordDecodeError,
     StorageError,
+    UnexpectedEntry,
 )
 from mrecordlog.inspection import Inspection, LogState, QueueState, inspect_log
 from mrecordlog.log import MultiRecordLog
@@ -48,6 +50,7 @@ __all__ = [
     "Damage",
     "DeleteQueueOutcome",
     "DoNothing",
+    "FileNumbersExhausted",
     "FileSizeMismatch",
     "Inspection",
     "InvalidArgument",
@@ -78,5 +81,6 @@ __all__ = [
     "StorageError",
     "StorageFile",
     "TruncateOutcome",
+    "UnexpectedEntry",
     "inspect_log",
 ]

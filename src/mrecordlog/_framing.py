@@ -175,11 +175,19 @@ class FrameDecoder:
         self._view = memoryview(b"")
         self.cursor = 0
         self._abandoned = False
+        self._abandoned_at = 0
         self.profile = profile
         self.detected_at: int | None = None  # block-relative offset; the caller adds the block's place
 
     def needs_block(self) -> bool:
         return self._block is None or self._abandoned or BLOCK_NUM_BYTES - self.cursor < FRAME_HEADER_NUM_BYTES
+
+    @property
+    def resume_offset(self) -> int:
+        """Where a writer may continue in the current block: the cursor, or the
+        header that made the decoder abandon the block (bytes written after
+        it would be abandoned again by the next reader)."""
+        return self._abandoned_at if self._abandoned else self.cursor
 
     def feed_block(self, block: bytes) -> None:
         if len(block) != BLOCK_NUM_BYTES:
@@ -201,14 +209,16 @@ class FrameDecoder:
         frame_type = block[start + 6]
         if not _FULL <= frame_type <= _LAST:
             self._abandoned = True
+            self._abandoned_at = start
             return DamagedFrame(DamageKind.INVALID_TYPE, start, BLOCK_NUM_BYTES - start)
         length = block[start + 4] | (block[start + 5] << 8)
         end = header_end + length
         if end > BLOCK_NUM_BYTES:
-            # mrecordlog 0.5 consumes the header before finding this out; the
-            # cursor matters as the place a writer resumes when no block follows.
+            # mrecordlog 0.5 consumes the header before finding this out (and
+            # resumes writing after it); ``resume_offset`` does not.
             self.cursor = header_end
             self._abandoned = True
+            self._abandoned_at = start
             return DamagedFrame(DamageKind.LENGTH_PAST_BLOCK, start, BLOCK_NUM_BYTES - start)
         self.cursor = end
         payload = self._view[header_end:end]

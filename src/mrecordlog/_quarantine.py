@@ -9,7 +9,14 @@ destroyed silently: the non-zero bytes and the files go to
 ``quarantine/recovery-N/`` inside the log directory, with the recovery report,
 and are made durable there before the originals are changed.
 
-A clean log (its tail is zeros, no later file) is left untouched.
+Bytes past a file's length (``file_num_bytes``: a file the writer never made
+that long) are not part of the log either: they go to the quarantine too and
+the file is cut back. A WAL file that GC would delete while it holds bytes
+recovery reported as damage is moved to the quarantine instead.
+
+Everything is read, copied and zeroed in bounded chunks, skipping holes.
+A clean log (its tail is zeros, no later file, no file too long) is left
+untouched.
 """
 
 from __future__ import annotations
@@ -17,83 +24,156 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 from mrecordlog._recovery import QuarantinedBytes, RecoveryReport
-from mrecordlog._storage import Storage, file_size
+from mrecordlog._storage import EntryKind, Storage, StorageFile, file_size
 from mrecordlog._wal import Location, wal_file_name
+from mrecordlog.errors import UnexpectedEntry
 
 QUARANTINE_DIR: Final = "quarantine"
-_SCAN_CHUNK: Final = 1 << 20
+# Bytes read, copied or zeroed at a time: memory stays bounded whatever the
+# files' sizes (a sparse file can claim terabytes).
+_CHUNK: Final = 1 << 20
 
 
-def _nonzero_extent(storage: Storage, path: str, start: int) -> tuple[int, int] | None:
-    """(first, end) of the non-zero bytes of a file from ``start`` on, or None."""
-    handle = storage.open_file(path, writable=False)
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """Non-zero bytes of one WAL file that leave the log: ``[start, end)``.
+    ``size`` is the file's size; past ``file_num_bytes`` it is cut off."""
+
+    file_number: int
+    start: int
+    end: int
+    size: int
+
+
+def _chunks(handle: StorageFile, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the chunks of ``[start, end)`` that hold a non-zero
+    byte, skipping the holes a sparse-aware file reports."""
+    offset = handle.next_data(start) if start < end else end
+    while offset < end:
+        chunk = handle.read_at(offset, min(_CHUNK, end - offset))
+        if not chunk:
+            return
+        if chunk.count(0) != len(chunk):
+            yield offset, chunk
+        following = offset + len(chunk)
+        offset = max(following, handle.next_data(following)) if following < end else following
+
+
+def _find_cut(storage: Storage, directory: str, file_number: int, start: int) -> tuple[_Cut | None, int]:
+    """The non-zero bytes of a file from ``start`` on (None if none), and its size."""
+    handle = storage.open_file(os.path.join(directory, wal_file_name(file_number)), writable=False)
     try:
         size = handle.size()
         first: int | None = None
         end = start
-        offset = handle.next_data(start) if start < size else size
-        while offset < size:
-            chunk = handle.read_at(offset, min(_SCAN_CHUNK, size - offset))
-            if not chunk:
-                break
-            stripped = chunk.rstrip(b"\0")
-            if stripped:
-                if first is None:
-                    first = offset + len(chunk) - len(chunk.lstrip(b"\0"))
-                end = offset + len(stripped)
-                offset += len(chunk)
-            else:
-                # A run of zeros: let a sparse-aware file skip the hole after it.
-                offset = max(offset + len(chunk), handle.next_data(offset + len(chunk)))
+        for offset, chunk in _chunks(handle, start, size):
+            if first is None:
+                first = offset + len(chunk) - len(chunk.lstrip(b"\0"))
+            end = offset + len(chunk.rstrip(b"\0"))
     finally:
         handle.close()
-    return None if first is None else (first, end)
+    return (None if first is None else _Cut(file_number, start, end, size)), size
 
 
 def _next_quarantine_dir(storage: Storage, directory: str) -> str:
+    """A ``recovery-N`` under ``quarantine/`` that no entry of any kind uses."""
     root = os.path.join(directory, QUARANTINE_DIR)
-    number = 1
-    while storage.is_dir(os.path.join(root, f"recovery-{number}")):
-        number += 1
-    return os.path.join(root, f"recovery-{number}")
+    taken = storage.list_entries(root) if storage.is_dir(root) else {}
+    numbers = [int(name[9:]) for name in taken if name.startswith("recovery-") and name[9:].isdigit()]
+    return os.path.join(root, f"recovery-{max(numbers, default=0) + 1}")
+
+
+def check_quarantine_entry(directory: str, entries: dict[str, EntryKind]) -> None:
+    """Raise ``UnexpectedEntry`` if ``quarantine`` exists but is not a directory:
+    discarding anything would then fail at every open."""
+    kind = entries.get(QUARANTINE_DIR)
+    if kind is not None and kind != "directory":
+        raise UnexpectedEntry(os.path.join(directory, QUARANTINE_DIR), kind)
+
+
+def _write_report(storage: Storage, target: str, report: RecoveryReport) -> None:
+    document = storage.create_file(os.path.join(target, "report.json"), 0)
+    try:
+        document.write_at(0, (json.dumps(report.to_json_value(), indent=2, sort_keys=True) + "\n").encode())
+        document.sync()
+    finally:
+        document.close()
+
+
+def _make_durable(storage: Storage, directory: str, target: str) -> None:
+    storage.sync_dir(target)
+    storage.sync_dir(os.path.dirname(target))
+    storage.sync_dir(directory)
 
 
 def discard_after(
-    storage: Storage, directory: str, file_numbers: list[int], resume: Location, report: RecoveryReport
+    storage: Storage,
+    directory: str,
+    file_numbers: list[int],
+    resume: Location,
+    report: RecoveryReport,
+    file_num_bytes: int,
 ) -> tuple[list[int], RecoveryReport]:
-    """Quarantine and remove everything after ``resume``; returns the files
-    the log keeps and the report with what was quarantined."""
-    resume_path = os.path.join(directory, wal_file_name(resume.file_number))
-    extent = _nonzero_extent(storage, resume_path, resume.offset)
+    """Quarantine and remove everything after ``resume``, and whatever lies
+    past ``file_num_bytes`` in the files the log keeps; returns the files the
+    log keeps and the report with what was quarantined."""
     later = [n for n in file_numbers if n > resume.file_number]
     kept = [n for n in file_numbers if n <= resume.file_number]
-    if extent is None and not later:
+    cuts: list[_Cut] = []
+    too_long: list[int] = []
+    for number in kept:
+        start = resume.offset if number == resume.file_number else file_num_bytes
+        cut, size = _find_cut(storage, directory, number, start)
+        if cut is not None:
+            cuts.append(cut)
+        if size > file_num_bytes:
+            too_long.append(number)
+    if not cuts and not later and not too_long:
         return kept, report
+    if cuts or later:
+        report = _quarantine(storage, directory, cuts, later, report)
+    # Only now, with the copies durable, are the originals changed.
+    for number in sorted({cut.file_number for cut in cuts} | set(too_long)):
+        handle = storage.open_file(os.path.join(directory, wal_file_name(number)), writable=True)
+        try:
+            for cut in (c for c in cuts if c.file_number == number):
+                for offset, chunk in _chunks(handle, cut.start, min(cut.end, file_num_bytes)):
+                    handle.write_at(offset, bytes(len(chunk)))
+            if number in too_long:
+                handle.truncate(file_num_bytes)
+            handle.sync()
+        finally:
+            handle.close()
+    return kept, report
+
+
+def _quarantine(
+    storage: Storage, directory: str, cuts: list[_Cut], later: list[int], report: RecoveryReport
+) -> RecoveryReport:
     target = _next_quarantine_dir(storage, directory)
     relative = os.path.relpath(target, directory)
     storage.make_dirs(target)
     quarantined: list[QuarantinedBytes] = []
-    if extent is not None:
-        # From the resume point (not from the first non-zero byte), so that the
-        # quarantined bytes keep their offsets relative to the frame structure.
-        start, end = resume.offset, extent[1]
-        name = f"{wal_file_name(resume.file_number)}.from-{start}"
-        source = storage.open_file(resume_path, writable=False)
-        try:
-            data = source.read_at(start, end - start)
-        finally:
-            source.close()
+    for cut in cuts:
+        # From the cut's start (not from its first non-zero byte), so that the
+        # copy keeps its offsets relative to the frame structure.
+        name = f"{wal_file_name(cut.file_number)}.from-{cut.start}"
+        source = storage.open_file(os.path.join(directory, wal_file_name(cut.file_number)), writable=False)
         copy = storage.create_file(os.path.join(target, name), 0)
         try:
-            copy.write_at(0, data)
+            for offset, chunk in _chunks(source, cut.start, cut.end):
+                copy.write_at(offset - cut.start, chunk)
             copy.sync()
         finally:
             copy.close()
+            source.close()
         quarantined.append(
-            QuarantinedBytes(wal_file_name(resume.file_number), start, end - start, f"{relative}/{name}")
+            QuarantinedBytes(wal_file_name(cut.file_number), cut.start, cut.end - cut.start, f"{relative}/{name}")
         )
     for number in later:
         name = wal_file_name(number)
@@ -101,21 +181,20 @@ def discard_after(
         storage.rename(os.path.join(directory, name), os.path.join(target, name))
         quarantined.append(QuarantinedBytes(name, 0, size, f"{relative}/{name}"))
     report = dataclasses.replace(report, quarantine_dir=relative, quarantined=tuple(quarantined))
-    document = storage.create_file(os.path.join(target, "report.json"), 0)
-    try:
-        document.write_at(0, (json.dumps(report.to_json_value(), indent=2, sort_keys=True) + "\n").encode())
-        document.sync()
-    finally:
-        document.close()
-    storage.sync_dir(target)
-    storage.sync_dir(os.path.dirname(target))
-    storage.sync_dir(directory)
-    if extent is not None:
-        start, end = resume.offset, extent[1]
-        handle = storage.open_file(resume_path, writable=True)
-        try:
-            handle.write_at(start, bytes(end - start))
-            handle.sync()
-        finally:
-            handle.close()
-    return kept, report
+    _write_report(storage, target, report)
+    _make_durable(storage, directory, target)
+    return report
+
+
+def quarantine_collected_file(storage: Storage, directory: str, file_number: int, report: RecoveryReport) -> None:
+    """Move a WAL file that GC would delete to the quarantine instead: it holds
+    bytes recovery reported as damage, which are never destroyed silently."""
+    target = _next_quarantine_dir(storage, directory)
+    relative = os.path.relpath(target, directory)
+    storage.make_dirs(target)
+    name = wal_file_name(file_number)
+    size = file_size(storage, os.path.join(directory, name))
+    storage.rename(os.path.join(directory, name), os.path.join(target, name))
+    moved = QuarantinedBytes(name, 0, size, f"{relative}/{name}")
+    _write_report(storage, target, dataclasses.replace(report, quarantine_dir=relative, quarantined=(moved,)))
+    _make_durable(storage, directory, target)

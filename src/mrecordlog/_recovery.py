@@ -174,16 +174,21 @@ def replay(
     directory: str,
     file_numbers: list[int],
     mode: RecoveryMode = RecoveryMode.POINT_IN_TIME,
+    *,
+    file_num_bytes: int,
 ) -> ReplayResult:
-    """Read the WAL files of ``directory`` and rebuild the queues. Reads only."""
+    """Read the WAL files of ``directory``, each as ``file_num_bytes`` long,
+    and rebuild the queues. Reads only."""
     readable = file_numbers if mode is RecoveryMode.SKIP else contiguous_prefix(file_numbers)
     detached = file_numbers[len(readable) :]
     queues = Queues()
-    reader = WalReader(storage, directory, readable)
+    reader = WalReader(storage, directory, readable, file_num_bytes, across_ends=mode is RecoveryMode.SKIP)
     damages: list[Damage] = []
     records_replayed = 0
     collected_tail_num_bytes = 0
     stop: Location | None = None
+    # Where the first problem was found: strict looks for valid frames from there.
+    problem: Location | None = None
     discarded_records = 0
     touched: set[str] = set()
     for item in reader:
@@ -192,6 +197,7 @@ def replay(
                 collected_tail_num_bytes += item.num_bytes
                 continue
             damages.append(_damage(item.kind, item.location, item.num_bytes))
+            problem = problem or item.found_at
             if mode is not RecoveryMode.SKIP and stop is None:
                 stop = item.location
             continue
@@ -199,6 +205,7 @@ def replay(
             record = decode_record(item.data)
         except RecordDecodeError as exc:
             damages.append(_damage("undecodable_record", item.start, len(item.data), exc.reason))
+            problem = problem or item.start
             if mode is not RecoveryMode.SKIP and stop is None:
                 stop = item.start
             continue
@@ -224,10 +231,13 @@ def replay(
             "strict recovery refuses a gap in the file numbering", file=wal_file_name(detached[0]), offset=0
         )
     resume = stop if stop is not None else reader.resume
-    if mode is RecoveryMode.STRICT and resume is not None and reader.profile is not None:
+    if mode is RecoveryMode.STRICT and resume is not None:
         # Anything valid after the end (damage, or an all-zero header that is
-        # not the real end) means the damage is not a torn tail.
-        found = _valid_frame_after(storage, directory, readable, resume, reader.profile)
+        # not the real end) means the damage is not a torn tail. With no valid
+        # frame read, the profile is unknown: either one's frames count.
+        profiles = (reader.profile,) if reader.profile is not None else tuple(ChecksumProfile)
+        scan_from = problem if problem is not None else resume
+        found = _valid_frame_after(storage, directory, readable, scan_from, profiles, file_num_bytes)
         if found is not None:
             where = stop if stop is not None else resume
             raise CorruptionError(
@@ -257,15 +267,21 @@ def replay(
 
 
 def _valid_frame_after(
-    storage: Storage, directory: str, file_numbers: list[int], start: Location, profile: ChecksumProfile
+    storage: Storage,
+    directory: str,
+    file_numbers: list[int],
+    start: Location,
+    profiles: tuple[ChecksumProfile, ...],
+    file_num_bytes: int,
 ) -> Location | None:
-    """The first checksum-valid frame after ``start``, looked for at every
-    offset of the rest of ``start``'s block (its frame boundaries may be lost)
-    and at the frame chain of every later block; None if there is none."""
+    """The first frame valid in one of ``profiles`` at or after ``start``,
+    looked for at every offset of the rest of ``start``'s block (its frame
+    boundaries may be lost) and at the frame chain of every later block of
+    each file's ``file_num_bytes``; None if there is none."""
     for number in (n for n in file_numbers if n >= start.file_number):
         handle = storage.open_file(os.path.join(directory, wal_file_name(number)), writable=False)
         try:
-            size = handle.size()
+            size = min(handle.size(), file_num_bytes)
             block_start = start.offset - start.offset % BLOCK_NUM_BYTES if number == start.file_number else 0
             while block_start < size:
                 following = handle.next_data(block_start)
@@ -275,10 +291,11 @@ def _valid_frame_after(
                     block_start = following - following % BLOCK_NUM_BYTES
                     continue
                 block = handle.read_at(block_start, BLOCK_NUM_BYTES).ljust(BLOCK_NUM_BYTES, b"\0")
-                first = start.offset % BLOCK_NUM_BYTES + 1 if (number, block_start) == _block_of(start) else None
-                offset = find_valid_frame(block, profile, scan_from=first)
-                if offset is not None:
-                    return Location(number, block_start + offset)
+                first = start.offset % BLOCK_NUM_BYTES if (number, block_start) == _block_of(start) else None
+                for profile in profiles:
+                    offset = find_valid_frame(block, profile, scan_from=first)
+                    if offset is not None:
+                        return Location(number, block_start + offset)
                 block_start += BLOCK_NUM_BYTES
         finally:
             handle.close()

@@ -25,7 +25,8 @@ from mrecordlog._framing import (
     OrphanFrame,
     RecordAssembler,
 )
-from mrecordlog._storage import Storage, StorageFile, sync_file
+from mrecordlog._storage import EntryKind, Storage, StorageFile, sync_file
+from mrecordlog.errors import FileNumbersExhausted, UnexpectedEntry
 
 WAL_FILE_PREFIX: Final = "wal-"
 DEFAULT_FILE_NUM_BYTES: Final = 128 * 1024 * 1024
@@ -50,10 +51,44 @@ def parse_wal_file_name(name: str) -> int | None:
     return number if number <= MAX_U64 else None
 
 
+def wal_files_of(directory: str, entries: dict[str, EntryKind]) -> list[int]:
+    """Sorted numbers of the WAL files among a directory's entries; entries
+    with other names are ignored. An entry under a WAL name that is not a
+    regular file (a directory, a symlink, a fifo) raises ``UnexpectedEntry``:
+    the writer could never create that file, and nothing can tell whether a
+    symlink's target belongs to this log."""
+    numbers = []
+    for name, kind in entries.items():
+        number = parse_wal_file_name(name)
+        if number is None:
+            continue
+        if kind != "file":
+            raise UnexpectedEntry(os.path.join(directory, name), kind)
+        numbers.append(number)
+    return sorted(numbers)
+
+
 def list_wal_files(storage: Storage, directory: str) -> list[int]:
-    """Sorted numbers of the WAL files in ``directory``; other files are ignored."""
-    numbers = (parse_wal_file_name(name) for name in storage.list_files(directory))
-    return sorted(number for number in numbers if number is not None)
+    """Sorted numbers of the WAL files in ``directory`` (see ``wal_files_of``)."""
+    return wal_files_of(directory, storage.list_entries(directory))
+
+
+def infer_file_num_bytes(sizes: dict[int, int]) -> int | None:
+    """The size the WAL files were created with, from their sizes (file number
+    -> bytes): the most common positive multiple of the block size, the
+    largest on a tie; None if no file has such a size.
+
+    Every file is created at that size; a crash can leave the newest one
+    shorter (its preallocation lost, a later write kept), and only a hostile
+    hand makes one longer, so the most common size wins over any one file.
+    """
+    counts: dict[int, int] = {}
+    for size in sizes.values():
+        if size > 0 and size % BLOCK_NUM_BYTES == 0:
+            counts[size] = counts.get(size, 0) + 1
+    if not counts:
+        return None
+    return max(counts, key=lambda size: (counts[size], size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +116,33 @@ class RawRecord:
 @dataclass(frozen=True, slots=True)
 class ReadDamage:
     """Bytes the reader could not use: a damaged frame, a dropped partial
-    record, or an orphan Middle/Last frame."""
+    record, an orphan Middle/Last frame, or an end of the log that later
+    files follow (``end_before_later_files``).
+
+    ``detected_at`` is where the reader found the problem: for a dropped
+    partial record, the place its next frame should have been (a damaged
+    frame, a new record, the end), not its first frame; elsewhere the
+    location itself. Whether anything valid follows is judged from there.
+    """
 
     kind: str
     location: Location
     num_bytes: int
+    detected_at: Location | None = None
+
+    @property
+    def found_at(self) -> Location:
+        return self.detected_at if self.detected_at is not None else self.location
 
 
 class WalReader:
     """Reads records from WAL files as mrecordlog 0.5 does.
+
+    Every file is read as exactly ``file_num_bytes`` long: a shorter file (a
+    lost preallocation, or damage) reads as if zero-filled, and bytes past
+    that length are not part of the log. An all-zero header ends the log; if
+    later files follow, that is damage (``end_before_later_files``), after
+    which ``across_ends`` (the ``skip`` mode) goes on with the next file.
 
     Iterate it once. Afterwards ``resume`` is where a writer continues,
     ``reached_end_marker`` tells whether an all-zero header ended the log, and
@@ -101,11 +154,16 @@ class WalReader:
         storage: Storage,
         directory: str,
         file_numbers: list[int],
+        file_num_bytes: int,
         profile: ChecksumProfile | None = None,
+        *,
+        across_ends: bool = False,
     ) -> None:
         self._storage = storage
         self._directory = directory
         self._file_numbers = file_numbers
+        self._file_num_bytes = file_num_bytes
+        self._across_ends = across_ends
         self._decoder = FrameDecoder(profile)
         self._file_index = -1
         self._file: StorageFile | None = None
@@ -126,39 +184,38 @@ class WalReader:
         return os.path.join(self._directory, wal_file_name(file_number))
 
     def _read_block(self, block_index: int) -> bytes | None:
+        """Block ``block_index`` of the current file, zero-filled where the
+        file is short; None past the file's length."""
         assert self._file is not None
-        data = self._file.read_at(block_index * BLOCK_NUM_BYTES, BLOCK_NUM_BYTES)
-        if not data:
+        start = block_index * BLOCK_NUM_BYTES
+        if start >= self._file_num_bytes:
             return None
+        data = self._file.read_at(start, BLOCK_NUM_BYTES)
         if len(data) < BLOCK_NUM_BYTES:
-            # A short file (damage: the format preallocates whole blocks) reads
-            # as if zero-filled, like the rest of a sparse file.
             data += bytes(BLOCK_NUM_BYTES - len(data))
         return data
 
     def _next_block(self) -> bytes | None:
-        """The next block of the current file, else the first block of the next
-        file that has one, else None (the reader stays where it is)."""
+        """The next block of the current file, else the first block of the
+        next file, else None (the reader stays where it is)."""
         if self._file is not None:
             block = self._read_block(self._block_index + 1)
             if block is not None:
                 self._block_index += 1
                 return block
+        return self._next_file()
+
+    def _next_file(self) -> bytes | None:
         index = self._file_index + 1
-        while index < len(self._file_numbers):
-            handle = self._storage.open_file(self._path(self._file_numbers[index]), writable=False)
-            previous, self._file = self._file, handle
-            block = self._read_block(0)
-            if block is not None:
-                if previous is not None:
-                    previous.close()
-                self._file_index = index
-                self._block_index = 0
-                return block
-            handle.close()
-            self._file = previous
-            index += 1
-        return None
+        if index >= len(self._file_numbers):
+            return None
+        handle = self._storage.open_file(self._path(self._file_numbers[index]), writable=False)
+        if self._file is not None:
+            self._file.close()
+        self._file = handle
+        self._file_index = index
+        self._block_index = 0
+        return self._read_block(0)
 
     def close(self) -> None:
         if self._file is not None:
@@ -179,11 +236,8 @@ class WalReader:
             return
         decoder = self._decoder
         assembler = RecordAssembler()
-        first_block = self._next_block()
-        if first_block is None:
-            self._file_index = 0
-            self.resume = Location(self._file_numbers[0], 0)
-            return
+        first_block = self._next_file()
+        assert first_block is not None  # every file has at least one block
         decoder.feed_block(first_block)
         call_start_file = self.current_file
         record_start: Location | None = None
@@ -196,7 +250,7 @@ class WalReader:
                     started_at = self._here(event.offset)
                     dropped, done = assembler.feed_frame(event.frame_type, event.payload)
                     if dropped is not None and record_start is not None:
-                        yield ReadDamage("partial_record_dropped", record_start, dropped.num_bytes)
+                        yield ReadDamage("partial_record_dropped", record_start, dropped.num_bytes, started_at)
                     record_start = started_at
                 else:
                     dropped, done = assembler.feed_frame(event.frame_type, event.payload)
@@ -213,25 +267,43 @@ class WalReader:
                     kind = "orphan_frame" if seen_record_start else "collected_record_tail"
                     yield ReadDamage(kind, self._here(event.offset), done.num_bytes + FRAME_HEADER_NUM_BYTES)
             elif isinstance(event, DamagedFrame):
+                here = self._here(event.offset)
                 partial = assembler.on_damage()
                 if partial is not None and record_start is not None:
-                    yield ReadDamage("partial_record_dropped", record_start, partial.num_bytes)
+                    yield ReadDamage("partial_record_dropped", record_start, partial.num_bytes, here)
                 record_start = None
-                yield ReadDamage(event.kind.value, self._here(event.offset), event.skipped_num_bytes)
+                yield ReadDamage(event.kind.value, here, event.skipped_num_bytes)
                 call_start_file = self.current_file
             elif isinstance(event, EndOfLog):
+                here = self._here(event.offset)
+                partial = assembler.on_damage()
+                if partial is not None and record_start is not None:
+                    yield ReadDamage("partial_record_dropped", record_start, partial.num_bytes, here)
+                record_start = None
+                if self._file_index + 1 < len(self._file_numbers):
+                    # The writer fills a file before it creates the next one:
+                    # an end with files after it is damage (a file cut short,
+                    # emptied, or zeroed), never a torn tail.
+                    yield ReadDamage("end_before_later_files", here, 0)
+                    if self._across_ends:
+                        block = self._next_file()
+                        assert block is not None
+                        decoder.feed_block(block)
+                        call_start_file = self.current_file
+                        continue
                 self.reached_end_marker = True
-                self.resume = self._here(event.offset)
-                if assembler.has_open_record and record_start is not None:
-                    yield ReadDamage("partial_record_dropped", record_start, 0)
+                self.resume = here
                 return
             else:
                 assert isinstance(event, NeedBlock)
                 block = self._next_block()
                 if block is None:
-                    self.resume = self._here(decoder.cursor)
-                    if assembler.has_open_record and record_start is not None:
-                        yield ReadDamage("partial_record_dropped", record_start, 0)
+                    # Never inside a block the decoder abandoned: its damaged
+                    # header would abandon whatever a writer put after it.
+                    self.resume = self._here(decoder.resume_offset)
+                    partial = assembler.on_damage()
+                    if partial is not None and record_start is not None:
+                        yield ReadDamage("partial_record_dropped", record_start, partial.num_bytes, self.resume)
                     return
                 decoder.feed_block(block)
 
@@ -274,7 +346,12 @@ class WalWriter:
         return self.offset % BLOCK_NUM_BYTES
 
     def append(self, data: bytes) -> None:
-        """Append one record's framed bytes, rolling to the next file as needed."""
+        """Append one record's framed bytes, rolling to the next file as needed.
+
+        Raises ``FileNumbersExhausted``, having written nothing, if the bytes
+        would need a file after ``wal-18446744073709551615``."""
+        if self.current_file == MAX_U64 and self.offset + len(data) > self.file_num_bytes:
+            raise FileNumbersExhausted(wal_file_name(self.current_file))
         view = memoryview(data)
         while view:
             room = self.file_num_bytes - self.offset
@@ -346,14 +423,15 @@ class WalWriter:
             count += 1
         return files[:count]
 
-    def remove_files(self, file_numbers: list[int]) -> None:
-        """Delete leading files (as chosen by ``collectable_files``), oldest
-        first, each removal made durable before the next: a crash must never
-        bring back an older file while a newer deleted one stays gone."""
+    def remove_files(self, file_numbers: list[int], remove: Callable[[int], None]) -> None:
+        """Take leading files (as chosen by ``collectable_files``) out of the
+        directory with ``remove`` (a deletion, or a move to the quarantine),
+        oldest first, each made durable before the next: a crash must never
+        bring back an older file while a newer one stays gone."""
         for file_number in file_numbers:
             assert file_number == self.file_numbers[0]
             assert file_number != self.current_file
-            self._storage.remove_file(self._path(file_number))
+            remove(file_number)
             self.file_numbers.pop(0)
             self._unsynced_files.discard(file_number)
             self._storage.sync_dir(self._directory)

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 
 from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
-from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage
-from mrecordlog._wal import list_wal_files
+from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage, file_size
+from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, infer_file_num_bytes, list_wal_files, wal_file_name
 from mrecordlog.errors import StorageError
 from mrecordlog.outcomes import Record
 
@@ -57,15 +57,23 @@ def inspect_log(
     *,
     storage: Storage | None = None,
     recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
+    file_num_bytes: int | None = None,
 ) -> Inspection:
     """The state opening ``directory`` with this recovery mode would recover,
     and the recovery report (raises ``CorruptionError`` where ``strict``
-    refuses). Nothing is written: no quarantine, no GC."""
+    refuses). Nothing is written: no quarantine, no GC.
+
+    Each file is read as ``file_num_bytes`` long: by default the size the
+    files were created with (the most common size, as ``open`` infers it)."""
     read_only = ReadOnlyStorage(storage if storage is not None else OsStorage())
     path = os.fspath(directory)
     if not read_only.is_dir(path):
         raise StorageError("inspect", path, NotADirectoryError(20, "not a directory (or missing)"))
-    result = replay(read_only, path, list_wal_files(read_only, path), RecoveryMode.parse(recovery))
+    file_numbers = list_wal_files(read_only, path)
+    if file_num_bytes is None:
+        sizes = {n: file_size(read_only, os.path.join(path, wal_file_name(n))) for n in file_numbers}
+        file_num_bytes = infer_file_num_bytes(sizes) or DEFAULT_FILE_NUM_BYTES
+    result = replay(read_only, path, file_numbers, RecoveryMode.parse(recovery), file_num_bytes=file_num_bytes)
     queues = result.queues
     state = LogState(
         {name: QueueState(queues.next_position(name), tuple(queues.range(name, None, None))) for name in queues.names()}

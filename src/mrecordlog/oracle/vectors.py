@@ -550,9 +550,10 @@ def _block_padding() -> VectorCase:
                 "lost_write_zeroed_header",
                 f"512 zero bytes from the header of the frame at offset {lost_offset} of {wal_file_name(lost_file)} "
                 "(a lost sector write, over the next frame's header too): "
-                "an all-zero frame header is the end of the log in every mode, so the valid frames after it (in "
-                "later blocks and in file 2) are not replayed, even by skip; strict refuses, since valid frames "
-                "follow the end of the log.",
+                "an all-zero frame header ends the log, so the valid frames after it in later blocks of its file "
+                "are not replayed in any mode; since later files follow, that end is damage "
+                "(end_before_later_files): point_in_time stops there, skip goes on with file 2, strict refuses "
+                "since valid frames follow the end of the log.",
                 b.frame(after_padding_2),
                 0,
                 512,
