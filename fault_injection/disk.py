@@ -142,6 +142,12 @@ class Inode:
                 apply_data_op(content, op)
             self.durable = content
 
+    def replace(self, data: bytes) -> None:
+        """New content, visible and durable at once (tampering)."""
+        self.durable = data
+        self._cache = None
+        self._diverged = False
+
     def drop_pending(self) -> None:
         """A failed fsync dropped the pending ops: the cache keeps their bytes,
         the durable bytes never get them."""
@@ -492,12 +498,28 @@ class SimulatedDisk:
             self._next_inode += 1
             parent.visible[name] = number
             parent.durable[name] = number
-        self._inodes[number] = Inode(number, bytes(data))
+        inode = self._inodes.get(number)
+        if inode is None:
+            self._inodes[number] = Inode(number, bytes(data))
+        else:
+            # In place: an open file keeps its inode object and sees the change.
+            inode.replace(bytes(data))
         self._pending = [op for op in self._pending if not (isinstance(op, WriteOp | ResizeOp) and op.inode == number)]
 
     def tamper_remove(self, path: str) -> None:
-        """Remove a file's entry, visibly and durably."""
+        """Remove an entry, visibly and durably: a file, a foreign entry, or an
+        empty directory."""
         path = normalize(path)
+        if path in self._foreign:
+            del self._foreign[path]
+            return
+        if path in self._directories:
+            if any(_is_under(other, path) and other != path for other in self._directories) or any(
+                self._directories[path].visible.values()
+            ):
+                raise _error("tamper", path, errno.ENOTEMPTY, "directory not empty")
+            del self._directories[path]
+            return
         directory, name, number = self._existing_file(path, "tamper")
         entries = self._directories[directory]
         del entries.visible[name]

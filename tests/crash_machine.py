@@ -12,6 +12,11 @@ that prefix.
 
 from __future__ import annotations
 
+import posixpath
+import random
+import re
+
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
@@ -26,6 +31,8 @@ from fault_injection import (
 )
 from fault_injection.images import TORN_KINDS, Choice, sectors_touched
 from fault_injection.ops import PendingOp
+from mrecordlog import FileSizeMismatch, UnexpectedEntry
+from mrecordlog._storage import EntryKind
 from mrecordlog.oracle.crashcheck import History
 from tests.stateful_machine import LogVersusModel
 
@@ -39,6 +46,32 @@ def choice_for(op: PendingOp) -> st.SearchStrategy[Choice]:
         )
         return keep_or_drop | tears
     return keep_or_drop
+
+
+BLOCK = 32768
+# Stray bytes past a file's length: a few (an odd-length file), up to and past
+# a whole block (a file one block longer than its siblings).
+STRAY_LENGTHS = (1, 5, 6, 7, 100, BLOCK - 1, BLOCK, BLOCK + 5)
+FOREIGN_KINDS: tuple[EntryKind, ...] = ("directory", "symlink", "other")
+
+
+def _wal_names(image: SimulatedDisk, directory: str) -> list[str]:
+    """The WAL files of the log directory (not the quarantine's copies)."""
+    return sorted(name for name in image.list_files(directory) if re.fullmatch(r"wal-\d{20}", name))
+
+
+def _most_common_block_multiple(image: SimulatedDisk, directory: str) -> int | None:
+    contents = image.visible_files(directory)
+    sizes = [len(contents[posixpath.join(directory, name)]) for name in _wal_names(image, directory)]
+    counts = {size: sizes.count(size) for size in sizes if size and size % BLOCK == 0}
+    return max(counts, key=lambda size: (counts[size], size)) if counts else None
+
+
+def _crash_image(disk: SimulatedDisk, power_loss: bool, data: st.DataObject) -> SimulatedDisk:
+    if power_loss:
+        choices = tuple(data.draw(choice_for(op), label=f"op {op.seq}") for op in disk.pending())
+        return power_loss_image(disk, choices)
+    return process_crash_image(disk)
 
 
 class CrashingLogVersusModel(LogVersusModel):
@@ -84,11 +117,70 @@ class CrashingLogVersusModel(LogVersusModel):
     @rule(power_loss=st.booleans(), data=st.data())
     def crash(self, power_loss: bool, data: st.DataObject) -> None:
         self.steps.append("crash")
-        if power_loss:
-            choices = tuple(data.draw(choice_for(op), label=f"op {op.seq}") for op in self.disk.pending())
-            image = power_loss_image(self.disk, choices)
-        else:
-            image = process_crash_image(self.disk)
+        self._recover(_crash_image(self.disk, power_loss, data), power_loss=power_loss)
+
+    @rule(
+        power_loss=st.booleans(),
+        data=st.data(),
+        length=st.sampled_from(STRAY_LENGTHS),
+        garbage=st.booleans(),
+        foreign_quarantine=st.sampled_from((None, *FOREIGN_KINDS)),
+    )
+    def crash_with_stray_bytes(
+        self, power_loss: bool, data: st.DataObject, length: int, garbage: bool, foreign_quarantine: EntryKind | None
+    ) -> None:
+        """A crash, then a hand that lengthens a WAL file past the log's file
+        size (zeros or garbage) and may put an entry of another kind where the
+        next quarantine folder goes. Neither touches the log's data: recovery
+        must give an allowed prefix as after the crash alone, and the log must
+        go on (roll past the lengthened file, reopen) without losing anything."""
+        self.steps.append("crash_with_stray_bytes")
+        image = _crash_image(self.disk, power_loss, data)
+        files = [posixpath.join(self.directory, name) for name in _wal_names(image, self.directory)]
+        path = data.draw(st.sampled_from(files), label="lengthened file")
+        content = image.visible_files(self.directory)[path]
+        stray = random.Random(length).randbytes(length) if garbage else bytes(length)
+        image.tamper_set_content(path, content + stray)
+        if foreign_quarantine is not None:
+            quarantine = posixpath.join(self.directory, "quarantine")
+            if not image.is_dir(quarantine):
+                image.make_dirs(quarantine)
+            taken = image.list_entries(quarantine)
+            numbers = [int(name[9:]) for name in taken if name[9:].isdigit()]
+            entry = posixpath.join(quarantine, f"recovery-{max(numbers, default=0) + 1}")
+            image.tamper_add_entry(entry, foreign_quarantine)
+        if garbage and _most_common_block_multiple(image, self.directory) not in (None, self.file_num_bytes):
+            # Garbage that makes another size the most common one: as likely a
+            # log made with that size as stray bytes. Refused, nothing changed.
+            self.storage = image
+            with pytest.raises(FileSizeMismatch):
+                self._open(None)
+            image.tamper_set_content(path, content)
+        self._recover(image, power_loss=power_loss)
+
+    @rule(power_loss=st.booleans(), data=st.data(), kind=st.sampled_from(FOREIGN_KINDS))
+    def crash_with_an_entry_under_the_next_wal_name(
+        self, power_loss: bool, data: st.DataObject, kind: EntryKind
+    ) -> None:
+        """An entry of another kind named like the file the writer would
+        create next: open must refuse it up front, naming it, and change
+        nothing; once it is moved away, the log recovers as usual."""
+        self.steps.append("crash_with_an_entry_under_the_next_wal_name")
+        image = _crash_image(self.disk, power_loss, data)
+        numbers = [int(name[4:]) for name in _wal_names(image, self.directory)]
+        entry = posixpath.join(self.directory, f"wal-{max(numbers) + 1:020d}")
+        image.tamper_add_entry(entry, kind)
+        before = (image.visible_files(), image.foreign_entries(), image.directories())
+        self.log = None  # the process died: its log is never closed
+        self.storage = image
+        with pytest.raises(UnexpectedEntry) as raised:
+            self._open(None)
+        assert raised.value.path == entry
+        assert (image.visible_files(), image.foreign_entries(), image.directories()) == before
+        image.tamper_remove(entry)
+        self._recover(image, power_loss=power_loss)
+
+    def _recover(self, image: SimulatedDisk, *, power_loss: bool) -> None:
         allowed = self.history.allowed(power_loss=power_loss)
         self.log = None  # the process died: its log is never closed
         self.disk = image
