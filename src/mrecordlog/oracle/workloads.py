@@ -1,9 +1,15 @@
 """Seeded random workloads for the crash campaign.
 
 A workload is a short sequence of operations (the interchange operation types)
-with a persist policy, a file size, a checksum profile and at most one
-injected fault. It is a plain value: it serialises to JSON, so a reproducer
-file can carry it.
+with a persist policy, a file size, a checksum profile, at most one injected
+fault and, for some, a log that starts at a file number near 2^64. It is a
+plain value: it serialises to JSON, so a reproducer file can carry it.
+
+Shapes (``SHAPES``): ``plain`` workloads; ``multiblock`` ones, whose appends
+include records spanning three or four blocks (so that crash images can end at
+every frame boundary inside a record); ``high_file_numbers`` ones, which run
+on a log whose first file is numbered 2^64 - 4 .. 2^64 - 1, so that the writer
+reaches the last file name the format has.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from mrecordlog.interchange import (
 from mrecordlog.policy import Always, DoNothing, PersistAction, PersistPolicy
 
 BLOCK = 32768
+MAX_FILE_NUMBER = 2**64 - 1
+SHAPES = ("plain", "multiblock", "high_file_numbers")
+# Payload sizes of the records a multiblock workload adds: 3 and 4 blocks.
+_SPANNING_PAYLOADS = (2 * BLOCK + 100, 2 * BLOCK + 20000, 3 * BLOCK + 3000)
 POLICIES = ("always_flush", "always_fsync", "do_nothing")
 # none, or the fault injected into the run (the crash itself is always there).
 FAULTS = ("none", "fsync_eio", "enospc", "io_error")
@@ -51,6 +61,9 @@ class Workload:
     # the N-th fsync (fsync_eio), or the bytes of headroom left (enospc),
     # counted from the end of the first open.
     fault_after: int
+    # An all-zero WAL file of this number is made durable before the first
+    # open (None: the log starts empty, at file 0).
+    first_file_number: int | None = None
 
     def to_json_value(self) -> dict[str, Any]:
         return {
@@ -61,6 +74,7 @@ class Workload:
             "checksum": self.checksum,
             "fault": self.fault,
             "fault_after": self.fault_after,
+            "first_file_number": self.first_file_number,
         }
 
     @classmethod
@@ -73,6 +87,7 @@ class Workload:
             checksum=value["checksum"],
             fault=value["fault"],
             fault_after=value["fault_after"],
+            first_file_number=value.get("first_file_number"),
         )
 
 
@@ -81,8 +96,13 @@ def _payload(rng: random.Random) -> bytes:
     return rng.randbytes(size)
 
 
-def generate_workload(seed: int, *, fault: str | None = None) -> Workload:
-    """A workload of 6 to 24 operations over three queues, mostly appends."""
+def generate_workload(seed: int, *, fault: str | None = None, shape: str = "plain") -> Workload:
+    """A workload of 6 to 24 operations over three queues, mostly appends.
+
+    The shape's changes draw from the seed's generator after everything a
+    plain workload draws, so the plain workload of a seed never changes."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown workload shape {shape!r}")
     rng = random.Random(seed)
     operations: list[Operation] = []
     next_positions: dict[str, int] = {}
@@ -112,15 +132,45 @@ def generate_workload(seed: int, *, fault: str | None = None) -> Workload:
     fault_after = {"none": 0, "fsync_eio": rng.randint(1, 6), "enospc": rng.randint(0, 3 * BLOCK)}.get(
         chosen_fault, rng.randint(1, 60)
     )
+    policy = rng.choice(POLICIES)
+    file_num_bytes = rng.choice((1, 2, 3)) * BLOCK
+    checksum = rng.choice(("crc32", "crc32c"))
+    first_file_number: int | None = None
+    if shape == "multiblock":
+        operations = _with_spanning_records(operations, rng)
+    elif shape == "high_file_numbers":
+        # Two to five file names left: a few rolls reach the last one. No
+        # injected fault: the refusal at the last name is the event under test.
+        first_file_number = MAX_FILE_NUMBER - rng.randint(0, 3)
+        chosen_fault, fault_after = "none", 0
     return Workload(
         seed=seed,
         operations=tuple(operations),
-        policy=rng.choice(POLICIES),
-        file_num_bytes=rng.choice((1, 2, 3)) * BLOCK,
-        checksum=rng.choice(("crc32", "crc32c")),
+        policy=policy,
+        file_num_bytes=file_num_bytes,
+        checksum=checksum,
         fault=chosen_fault,
         fault_after=fault_after,
+        first_file_number=first_file_number,
     )
+
+
+def _with_spanning_records(operations: list[Operation], rng: random.Random) -> list[Operation]:
+    """The operations with one to three appends' first payload replaced by a
+    record of three or four blocks (an append that has none is added). The
+    batch sizes stay, so explicit positions keep their meaning."""
+    appends = [index for index, op in enumerate(operations) if isinstance(op, AppendOp)]
+    if not appends:
+        first = operations[0]
+        queue = first.queue if isinstance(first, CreateQueueOp) else _QUEUES[0]
+        operations = [*operations, AppendOp(queue, None, (b"",))]
+        appends = [len(operations) - 1]
+    for index in rng.sample(appends, min(len(appends), rng.randint(1, 3))):
+        op = operations[index]
+        assert isinstance(op, AppendOp)
+        spanning = rng.randbytes(rng.choice(_SPANNING_PAYLOADS))
+        operations[index] = AppendOp(op.queue, op.position, (spanning, *op.payloads[1:]))
+    return operations
 
 
 def short_traces() -> dict[str, tuple[Operation, ...]]:
