@@ -137,6 +137,38 @@ def test_a_log_at_the_last_file_number_refuses_the_append_that_would_roll_and_ke
         assert _records(log) == [(0, b"a" * 20000)]
 
 
+def test_a_record_that_would_roll_twice_past_the_last_file_number_is_refused_before_writing(tmp_path: Path) -> None:
+    (tmp_path / _name(MAX_FILE - 1)).write_bytes(bytes(BLOCK))
+    with MultiRecordLog.open(tmp_path) as log:
+        log.create_queue("q")
+        with pytest.raises(FileNumbersExhausted):
+            log.append_record("q", b"x" * 70000)  # wal-(MAX - 1), wal-MAX, then no name
+    assert sorted(os.listdir(tmp_path)) == [_name(MAX_FILE - 1)]
+    with MultiRecordLog.open(tmp_path) as log:
+        assert _records(log) == []
+
+
+def test_a_log_at_the_last_file_number_opens_even_when_its_gc_pass_has_no_room(tmp_path: Path) -> None:
+    (tmp_path / _name(MAX_FILE - 1)).write_bytes(bytes(BLOCK))
+    with MultiRecordLog.open(tmp_path) as log:
+        log.create_queue("q")  # 19 bytes
+        log.create_queue("empty")  # 23 bytes
+        # Record 0 fills the first file and ends with 107 bytes in the last one.
+        log.append_record("q", b"a" * (BLOCK - 42 - 7 - 24 + 100))
+        # Record 1 belongs to the last file and leaves 25 bytes in it.
+        log.append_record("q", b"b" * 32605)
+        assert log.wal_file_numbers() == [MAX_FILE - 1, MAX_FILE]
+        # The truncate record takes 19 bytes. The first file holds no live
+        # record any more, but the GC pass would first write the empty queue's
+        # position record, which needs another file: the pass is skipped.
+        assert log.truncate("q", 0).evicted_records == 1
+        assert log.wal_file_numbers() == [MAX_FILE - 1, MAX_FILE]
+    with MultiRecordLog.open(tmp_path) as log:
+        assert [p for p, _ in _records(log)] == [1]
+        assert log.list_queues() == ["empty", "q"]
+        assert log.wal_file_numbers() == [MAX_FILE - 1, MAX_FILE]
+
+
 # -- class 5: GC never deletes damaged bytes ------------------------------------
 
 

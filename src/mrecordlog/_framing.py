@@ -13,6 +13,7 @@ into records. Neither reads a file; ``_wal`` does that.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,6 +26,7 @@ from mrecordlog._codec import (
 )
 
 _ZERO_HEADER: Final = bytes(FRAME_HEADER_NUM_BYTES)
+_FRAME_TYPE_BYTE: Final = re.compile(rb"[\x01-\x04]")
 _MAX_FRAME_PAYLOAD: Final = BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES
 _FULL: Final = int(FrameType.FULL)
 _FIRST: Final = int(FrameType.FIRST)
@@ -83,6 +85,14 @@ def frame_record(record: bytes, block_offset: int, profile: ChecksumProfile) -> 
             return b"".join(parts)
 
 
+def max_framed_num_bytes(record_num_bytes: int) -> int:
+    """At most how many bytes ``frame_record`` writes for a record of that
+    size, wherever it starts: padding (under 7 bytes) and a 7-byte header for
+    each block the record touches."""
+    blocks = record_num_bytes // _MAX_FRAME_PAYLOAD + 2
+    return FRAME_HEADER_NUM_BYTES - 1 + record_num_bytes + FRAME_HEADER_NUM_BYTES * blocks
+
+
 def find_valid_frame(block: bytes, profile: ChecksumProfile, *, scan_from: int | None = None) -> int | None:
     """The offset of a checksum-valid frame in a block, or None.
 
@@ -103,8 +113,11 @@ def find_valid_frame(block: bytes, profile: ChecksumProfile, *, scan_from: int |
         return frame_checksum(profile, frame_type, payload) == checksum, end
 
     if scan_from is not None:
-        for offset in range(scan_from, BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES + 1):
-            if block[offset : offset + FRAME_HEADER_NUM_BYTES] != _ZERO_HEADER and valid_at(offset)[0]:
+        # Only an offset whose type byte is 1-4 can hold a frame: find those
+        # bytes in C rather than trying every offset in Python.
+        for match in _FRAME_TYPE_BYTE.finditer(block, scan_from + FRAME_HEADER_NUM_BYTES - 1):
+            offset = match.start() - (FRAME_HEADER_NUM_BYTES - 1)
+            if valid_at(offset)[0]:
                 return offset
         return None
     offset = 0

@@ -350,7 +350,7 @@ class WalWriter:
 
         Raises ``FileNumbersExhausted``, having written nothing, if the bytes
         would need a file after ``wal-18446744073709551615``."""
-        if self.current_file == MAX_U64 and self.offset + len(data) > self.file_num_bytes:
+        if not self.fits(len(data)):
             raise FileNumbersExhausted(wal_file_name(self.current_file))
         view = memoryview(data)
         while view:
@@ -364,6 +364,13 @@ class WalWriter:
             view = view[len(chunk) :]
             if len(self._buffer) >= WRITE_BUFFER_NUM_BYTES:
                 self.flush()
+
+    def fits(self, num_bytes: int) -> bool:
+        """Whether ``num_bytes`` more can be appended without needing a file
+        after the last name the format has."""
+        overflow = self.offset + num_bytes - self.file_num_bytes
+        rolls = -(-overflow // self.file_num_bytes) if overflow > 0 else 0
+        return self.current_file + rolls <= MAX_U64
 
     def flush(self) -> None:
         """Hand buffered bytes to the OS (not durable until ``sync``)."""
