@@ -2,8 +2,9 @@
 
 Subcommands: ``apply`` (run ops.jsonl, print results.jsonl), ``dump`` (print
 the canonical state, strictly read-only), ``crashcheck`` (the crash-consistency
-campaign, the README's main job), ``demo`` (a workload that writes, reopens
-and dumps a log).
+campaign, the README's main job), ``fuzz`` (the reader fuzz campaign over
+damaged directories), ``demo`` (a workload that writes, reopens and dumps a
+log).
 Exit status: 0 success; 1 the log refused (it could not be opened or
 reopened, an I/O error, corruption) or an operation failed unexpectedly (a
 ``Panic`` result); 2 usage (bad arguments, a malformed operations file).
@@ -37,6 +38,10 @@ from mrecordlog.oracle.crashcheck import (
     replay_reproducer,
     write_reproducer,
 )
+from mrecordlog.oracle.fuzz import FuzzCampaign, FuzzReport, ReproducerError, load_reproducer
+from mrecordlog.oracle.fuzz import iter_report_lines as iter_fuzz_report_lines
+from mrecordlog.oracle.fuzz import replay_reproducer as replay_fuzz_reproducer
+from mrecordlog.oracle.fuzz import write_reproducer as write_fuzz_reproducer
 from mrecordlog.oracle.workloads import exhaustive_workloads
 
 _MODES = [mode.value for mode in RecoveryMode]
@@ -54,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mrecordlog",
         description="A multi-queue write-ahead record log (the reference implementation of mrecordlog 0.5).",
         epilog=(
-            "Exit status: 0 success, 1 the log refused, an operation panicked or crashcheck found a "
+            "Exit status: 0 success, 1 the log refused, an operation panicked or crashcheck or fuzz found a "
             "violation, 2 usage error."
         ),
     )
@@ -91,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of a campaign: every crash point and every image (up to 512 per point) of short traces",
     )
+
+    fuzz = commands.add_parser(
+        "fuzz", help="the reader fuzz campaign: hostile directories must be recovered safely in every mode"
+    )
+    fuzz.add_argument("--seed", type=int, default=0, help="seed of the base logs and mutations (default 0)")
+    fuzz.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
+    fuzz.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    fuzz.add_argument(
+        "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
+    )
+    fuzz.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
 
     conformance = commands.add_parser(
         "conformance", help="check another implementation through its adapter (spec/CONFORMANCE.md)"
@@ -218,6 +234,50 @@ def _crashcheck(args: argparse.Namespace) -> int:
     return 1 if report.violations else 0
 
 
+def _fuzz_progress(report: FuzzReport, fraction: float) -> None:
+    width = 30
+    filled = int(width * fraction)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {report.images} images, "
+        f"{report.base_images} base logs, {report.violations} violation(s)"
+    )
+    sys.stderr.flush()
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        try:
+            reproducer = load_reproducer(args.replay)
+        except ReproducerError as exc:
+            print(f"mrecordlog fuzz: {args.replay}: {exc}", file=sys.stderr)
+            return 2
+        findings = replay_fuzz_reproducer(reproducer)
+        if not findings:
+            print(f"{args.replay}: no violation (fixed?)")
+            return 0
+        for finding in findings:
+            print(f"{args.replay}: {finding.kind} [{reproducer['mutation']}, {finding.mode}]: {finding.message}")
+        return 1
+    interactive = sys.stderr.isatty() and not args.json
+    campaign = FuzzCampaign(args.seed, args.budget, progress=_fuzz_progress if interactive else None)
+    report = campaign.run()
+    if interactive:
+        _fuzz_progress(report, 1.0)
+        sys.stderr.write("\n")
+    paths = []
+    for number, violation in enumerate(report.details.values(), start=1):
+        path = os.path.join(args.reproducer_dir, f"fuzz-seed{args.seed}-{number}.json")
+        write_fuzz_reproducer(violation, path)
+        paths.append(path)
+    if args.json:
+        print(json.dumps({**report.to_json_value(), "reproducers": paths}, sort_keys=True))
+    else:
+        print("\n".join(iter_fuzz_report_lines(report)))
+        for path in paths:
+            print(f"reproducer: {path}  (run again: mrecordlog fuzz --replay {path})")
+    return 1 if report.violations else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -251,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "crashcheck":
             return _crashcheck(args)
+        if args.command == "fuzz":
+            return _fuzz(args)
         if args.command == "conformance":
             return _conformance(args)
         if args.directory is not None:
