@@ -335,3 +335,23 @@ def test_a_quarantine_that_is_not_a_directory_is_refused_up_front(tmp_path: Path
     with pytest.raises(UnexpectedEntry) as raised:
         MultiRecordLog.open(tmp_path)
     assert raised.value.entry_kind == "file"
+
+
+def test_a_file_cut_to_fewer_blocks_is_restored_to_its_length_so_the_next_open_keeps_the_file_size(
+    tmp_path: Path,
+) -> None:
+    size = 3 * BLOCK
+    with MultiRecordLog.open(tmp_path, file_num_bytes=size) as log:
+        log.create_queue("q")
+        for _ in range(4):
+            log.append_record("q", b"p" * 30000)
+        assert log.wal_file_numbers() == [0, 1]
+    os.truncate(tmp_path / _name(0), BLOCK)
+    with MultiRecordLog.open(tmp_path, file_num_bytes=size) as first:
+        kept = _records(first)
+    assert (tmp_path / _name(0)).stat().st_size == size
+    with MultiRecordLog.open(tmp_path, file_num_bytes=size) as again:
+        assert _records(again) == kept
+        assert again.recovery_report.clean
+    with MultiRecordLog.open(tmp_path) as inferred:
+        assert inferred.file_num_bytes == size

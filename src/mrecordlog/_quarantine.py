@@ -15,8 +15,9 @@ the file is cut back. A WAL file that GC would delete while it holds bytes
 recovery reported as damage is moved to the quarantine instead.
 
 Everything is read, copied and zeroed in bounded chunks, skipping holes.
-A clean log (its tail is zeros, no later file, no file too long) is left
-untouched.
+The files the log keeps are made exactly ``file_num_bytes`` long (a file cut
+short is zero-extended back). A clean log (its tail is zeros, no later file,
+every file of the right length) is left untouched.
 """
 
 from __future__ import annotations
@@ -120,31 +121,35 @@ def discard_after(
     file_num_bytes: int,
 ) -> tuple[list[int], RecoveryReport]:
     """Quarantine and remove everything after ``resume``, and whatever lies
-    past ``file_num_bytes`` in the files the log keeps; returns the files the
-    log keeps and the report with what was quarantined."""
+    past ``file_num_bytes`` in the files the log keeps, which are all made
+    ``file_num_bytes`` long; returns the files the log keeps and the report
+    with what was quarantined."""
     later = [n for n in file_numbers if n > resume.file_number]
     kept = [n for n in file_numbers if n <= resume.file_number]
     cuts: list[_Cut] = []
-    too_long: list[int] = []
+    resized: list[int] = []
     for number in kept:
         start = resume.offset if number == resume.file_number else file_num_bytes
         cut, size = _find_cut(storage, directory, number, start)
         if cut is not None:
             cuts.append(cut)
-        if size > file_num_bytes:
-            too_long.append(number)
-    if not cuts and not later and not too_long:
+        if size != file_num_bytes:
+            resized.append(number)
+    if not cuts and not later and not resized:
         return kept, report
     if cuts or later:
         report = _quarantine(storage, directory, cuts, later, report)
     # Only now, with the copies durable, are the originals changed.
-    for number in sorted({cut.file_number for cut in cuts} | set(too_long)):
+    for number in sorted({cut.file_number for cut in cuts} | set(resized)):
         handle = storage.open_file(os.path.join(directory, wal_file_name(number)), writable=True)
         try:
             for cut in (c for c in cuts if c.file_number == number):
                 for offset, chunk in _chunks(handle, cut.start, min(cut.end, file_num_bytes)):
                     handle.write_at(offset, bytes(len(chunk)))
-            if number in too_long:
+            if number in resized:
+                # Back to the length every file was created with: a shorter
+                # file (a lost preallocation, or damage) would otherwise make
+                # the next open infer another file size.
                 handle.truncate(file_num_bytes)
             handle.sync()
         finally:
