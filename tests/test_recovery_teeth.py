@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 import mrecordlog._quarantine as quarantine_module
 import mrecordlog.log as log_module
-from mrecordlog._storage import EntryKind, Storage
+from fault_injection import SimulatedFile
+from mrecordlog._storage import EntryKind, OsFile, Storage
 from mrecordlog._wal import WalReader, parse_wal_file_name
 from tests.crash_machine import CrashingLogVersusModel
 from tests.test_stateful_teeth import run_until_found
@@ -29,7 +29,8 @@ BLOCK = 32768
 
 def _files_read_past_their_length(mp: pytest.MonkeyPatch) -> None:
     """Class 2 as it was: the reader reads whatever a file holds (a partial
-    last block as zeros), and nothing past the file size is cut off."""
+    last block as zeros), and recovery never cuts a file back to its length
+    (truncate serves nothing else)."""
 
     def read_block(self: WalReader, block_index: int) -> bytes | None:
         assert self._file is not None
@@ -38,14 +39,12 @@ def _files_read_past_their_length(mp: pytest.MonkeyPatch) -> None:
             return None
         return data + bytes(BLOCK - len(data))
 
-    original: Any = quarantine_module.discard_after
-
-    def discard_after(*args: Any) -> Any:
-        *rest, _ = args
-        return original(*rest, 2**62)
+    def no_truncate(self: object, size: int) -> None:
+        pass
 
     mp.setattr(WalReader, "_read_block", read_block)
-    mp.setattr(log_module, "discard_after", discard_after)
+    mp.setattr(SimulatedFile, "truncate", no_truncate)
+    mp.setattr(OsFile, "truncate", no_truncate)
 
 
 def _entries_of_other_kinds_ignored(mp: pytest.MonkeyPatch) -> None:
