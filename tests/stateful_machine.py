@@ -5,30 +5,52 @@ error kinds); the invariant compares the whole observable state after every
 step. Files are a few blocks long, so rolling and file GC happen often. A
 failure prints the shrunk steps as a replayable program.
 
+Hostile input is generated as classes too: payloads of every buffer kind
+(``append_foreign_buffers``), arguments that can never be valid
+(``call_with_never_valid_arguments``), persist actions spelled as strings,
+caller code that closes the log in the middle of a call, range iterators that
+outlive their log (``reopen``), and a fork of the process holding the log.
+
 ``steps`` records the steps of the current run (its length after shrinking is
 what ``test_stateful_teeth`` reports).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mrecordlog import MRecordLogError, MultiRecordLog, PersistAction
+from mrecordlog import (
+    Always,
+    DoNothing,
+    InvalidArgument,
+    LogFailed,
+    MRecordLogError,
+    MultiRecordLog,
+    OnDelay,
+    PersistAction,
+    PersistPolicy,
+)
 from mrecordlog._storage import Storage
+from mrecordlog.errors import LogForked
 from mrecordlog.model import Model, ModelError
 from mrecordlog.oracle.strategies import (
     APPEND_POSITIONS,
     TRUNCATE_POSITIONS,
+    NeverValidCall,
     append_position,
     batches,
     block_filling_size,
+    foreign_payloads,
+    never_valid_arguments,
     queue_names,
     truncate_position,
 )
@@ -38,6 +60,22 @@ from tests import spec_reader
 BLOCK = 32768
 
 Outcome = tuple[str, Any]
+
+# The policies of ``policy_of`` with their action spelled as a string, built at
+# open time (so that a policy class under test parses them).
+_SPELLED_POLICIES: dict[str, Callable[[], PersistPolicy]] = {
+    "always_flush": lambda: Always("flush"),  # type: ignore[arg-type]
+    "always_fsync": lambda: Always("flush_and_fsync"),  # type: ignore[arg-type]
+    "do_nothing": lambda: DoNothing("flush"),  # type: ignore[arg-type]
+}
+_POLICY_CLASSES: dict[str, Callable[..., object]] = {"Always": Always, "DoNothing": DoNothing, "OnDelay": OnDelay}
+# Persist actions and whether each one fsyncs, spelled every accepted way.
+_PERSIST_ACTIONS: dict[PersistAction | str, bool] = {
+    PersistAction.FLUSH: False,
+    PersistAction.FLUSH_AND_FSYNC: True,
+    "flush": False,
+    "flush_and_fsync": True,
+}
 
 
 def _core(call: Callable[[], Any]) -> Outcome:
@@ -63,8 +101,10 @@ class LogVersusModel(RuleBasedStateMachine):
         self.profile = "crc32c"
         self.file_num_bytes = BLOCK
         self.policy = "always_flush"
+        self.policy_spelled = False  # the policy's action given as a string
         self.storage: Storage | None = None  # None: the real file system
         self.steps: list[str] = []
+        self._never_valid: st.SearchStrategy[NeverValidCall] | None = None
 
     def teardown(self) -> None:
         if self.log is not None:
@@ -93,7 +133,7 @@ class LogVersusModel(RuleBasedStateMachine):
             self.directory,
             checksum=checksum,
             file_num_bytes=self.file_num_bytes,
-            persist_policy=policy_of(self.policy),
+            persist_policy=_SPELLED_POLICIES[self.policy]() if self.policy_spelled else policy_of(self.policy),
             storage=self.storage,
         )
 
@@ -101,14 +141,32 @@ class LogVersusModel(RuleBasedStateMachine):
         """The WAL files as the OS shows them (written, maybe not durable)."""
         return spec_reader.directory_files(self.directory)
 
+    def files_state(self) -> Any:
+        """The state the WAL files hold, by the independent reader of the format.
+
+        Bytes the reader cannot even parse (an entry longer than its record,
+        say, which a payload written with the wrong length makes) are a
+        disagreement like any other, whatever the reader raises."""
+        files = self.wal_files()
+        try:
+            return spec_reader.read_state(files, self.profile)
+        except AssertionError:
+            raise
+        except Exception as exc:
+            raise spec_reader.FormatViolation(f"the WAL files do not parse: {exc!r}") from exc
+
     @initialize(
-        profile=st.sampled_from(["crc32c", "crc32"]), blocks=st.integers(1, 4), policy=st.sampled_from(POLICIES)
+        profile=st.sampled_from(["crc32c", "crc32"]),
+        blocks=st.integers(1, 4),
+        policy=st.sampled_from(POLICIES),
+        spelled=st.booleans(),
     )
-    def open_log(self, profile: str, blocks: int, policy: str) -> None:
+    def open_log(self, profile: str, blocks: int, policy: str, spelled: bool) -> None:
         self.profile = profile
         self.file_num_bytes = blocks * BLOCK
         self.policy = policy
-        self.steps.append(f"open({profile}, {blocks} blocks, {policy})")
+        self.policy_spelled = spelled
+        self.steps.append(f"open({profile}, {blocks} blocks, {policy}{', spelled' if spelled else ''})")
         self.log = self._open(profile)
 
     @rule(queue=queue_names)
@@ -174,25 +232,156 @@ class LogVersusModel(RuleBasedStateMachine):
             _model(lambda: self.model.range(queue, low, high)),
         )
 
-    @rule(fsync=st.booleans())
-    def persist(self, fsync: bool) -> None:
+    @rule(action=st.sampled_from(list(_PERSIST_ACTIONS)))
+    def persist(self, action: PersistAction | str) -> None:
         self.steps.append("persist")
-        self.core.persist(PersistAction.FLUSH_AND_FSYNC if fsync else PersistAction.FLUSH)
-        self.after_mutation("persist_fsync" if fsync else "persist_flush", succeeded=True)
+        self.core.persist(action)  # type: ignore[arg-type]
+        self.after_mutation("persist_fsync" if _PERSIST_ACTIONS[action] else "persist_flush", succeeded=True)
 
     @rule(keep_profile=st.booleans())
     def reopen(self, keep_profile: bool) -> None:
         self.steps.append("reopen")
+        # A range over the first queue, not exhausted (one record in, if it has
+        # two): once its log is closed, advancing it raises Closed.
+        reading = None
+        if self.model.queues:
+            first = min(self.model.queues)
+            reading = self.core.range(first)
+            if len(self.model.queues[first].records) > 1:
+                next(reading)
+        self._reopen(keep_profile)
+        if reading is not None:
+            self._check(_core(lambda: next(reading, None)), ("error", "Closed"))
+
+    def _reopen(self, keep_profile: bool) -> None:
         self.core.close()
         self.after_mutation("close", succeeded=True)
         # The closed log's bytes, read by an independent reader of the format,
         # hold exactly the model's state.
-        assert spec_reader.read_state(self.wal_files(), self.profile) == self.model.state_json_value()
+        assert self.files_state() == self.model.state_json_value()
         self.log = self._open(self.profile if keep_profile else None)
         # A log without frames has no profile yet: it takes the one asked for.
         self.profile = self.log.checksum_profile.value
         report = self.log.recovery_report
         assert not report.damages, report.describe()
+
+    # -- hostile input ---------------------------------------------------------
+
+    @rule(queue=queue_names, foreign=st.lists(foreign_payloads(), min_size=1, max_size=4), one=st.booleans())
+    def append_foreign_buffers(self, queue: str, foreign: list[tuple[object, bytes]], one: bool) -> None:
+        """The core gets buffers of every kind, the model the bytes each one
+        carries: a record is its buffer's bytes, whatever its len() says."""
+        self.steps.append("append_foreign_buffers")
+        objects = [obj for obj, _ in foreign]
+        expected = [data for _, data in foreign]
+        if one:
+            core = _core(lambda: self.core.append_record(queue, objects[0]).last_position)  # type: ignore[arg-type]
+            model = _model(lambda: self.model.append(queue, expected[:1]))
+        else:
+            core = _core(lambda: self.core.append_records(queue, objects).last_position)  # type: ignore[arg-type]
+            model = _model(lambda: self.model.append(queue, expected))
+        self._check(core, model, "append")
+
+    def _never_valid_target(self, target: str) -> Callable[..., object]:
+        if target == "MultiRecordLog.open":
+            return functools.partial(MultiRecordLog.open, storage=self.storage)
+        if target in _POLICY_CLASSES:
+            return _POLICY_CLASSES[target]
+        method: Callable[..., object] = getattr(self.core, target.removeprefix("log."))
+        return method
+
+    # Hypothesis orders rules by their number of arguments and shrinks steps
+    # towards the first one: a rule that changes nothing must not be first
+    # (one-argument rules are), or shrunk failures keep many no-op steps.
+    @rule(data=st.data(), reopen_after=st.integers(0, 7).map(lambda n: n == 7))  # reopening is the slow part
+    def call_with_never_valid_arguments(self, data: st.DataObject, reopen_after: bool) -> None:
+        """The model of such a call: refused with InvalidArgument naming the
+        argument (and the queue), nothing changed (in memory, in the files, and
+        so after a reopen), the log still usable."""
+        if self._never_valid is None:
+            self._never_valid = never_valid_arguments(self.directory)
+        call: NeverValidCall = data.draw(self._never_valid, label="call")
+        self.steps.append(f"never valid: {call!r}")
+        files = self.wal_files()
+        state = self.core.state()
+        written = self.core._writer.offset  # buffered bytes included
+        refusal: InvalidArgument | None = None
+        try:
+            result = self._never_valid_target(call.target)(*call.args, **call.kwargs)
+        except InvalidArgument as exc:
+            refusal = exc
+        except Exception as exc:
+            raise AssertionError(f"{call!r} raised {type(exc).__name__}: {exc}") from exc
+        else:
+            if isinstance(result, MultiRecordLog):
+                result.close()
+            raise AssertionError(f"{call!r} was accepted: {result!r:.200}")
+        assert refusal.argument == call.argument, f"{call!r} refused naming {refusal.argument!r}: {refusal}"
+        assert call.queue is None or refusal.queue == call.queue, f"{call!r} named queue {refusal.queue!r}"
+        assert self.core.failed is None, f"{call!r} fail-stopped the log"
+        assert not self.core.closed
+        assert self.core.state() == state
+        assert self.core._writer.offset == written, f"{call!r} wrote to the log"
+        assert self.wal_files() == files, f"{call!r} changed the files"
+        if reopen_after:
+            self._reopen(keep_profile=True)
+
+    @rule(queue=queue_names, batch=batches)
+    def append_from_an_iterator_that_closes_the_log(self, queue: str, batch: list[bytes]) -> None:
+        """The caller's iterable runs before anything is written: when it closes
+        the log, the append is refused (Closed) and writes nothing."""
+        self.steps.append("append_from_an_iterator_that_closes_the_log")
+        log = self.core
+
+        def payloads_then_close() -> Iterator[bytes]:
+            yield from batch
+            log.close()
+
+        self._check(_core(lambda: log.append_records(queue, payloads_then_close()).last_position), ("error", "Closed"))
+        self._reopen(keep_profile=True)
+
+    @precondition(lambda self: hasattr(os, "fork"))
+    @rule(keep_profile=st.booleans())
+    def fork_then_reopen_in_the_parent(self, keep_profile: bool) -> None:
+        """A child made by fork neither keeps the directory locked nor writes:
+        while it is alive, the parent closes and reopens the log; the child's
+        mutation is refused (LogFailed caused by LogForked), its reads work."""
+        self.steps.append("fork_then_reopen_in_the_parent")
+        expected = self.model.state_json_value()
+        from_child, to_parent = os.pipe()
+        from_parent, to_child = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(from_child)
+            os.close(to_child)
+            self._forked_child(expected, to_parent, from_parent)
+        os.close(to_parent)
+        os.close(from_parent)
+        try:
+            report = os.read(from_child, 4096).decode()
+            self._reopen(keep_profile)  # the child is still alive: it waits for us
+        finally:
+            os.close(to_child)  # the child exits on end of file
+            os.close(from_child)
+            _, status = os.waitpid(pid, 0)
+        assert report == "ok", f"in the forked child: {report or 'no report'}"
+        assert os.waitstatus_to_exitcode(status) == 0
+
+    def _forked_child(self, expected: dict[str, Any], report_to: int, wait_on: int) -> NoReturn:
+        try:
+            try:
+                self.core.create_queue("made by a forked child")
+                report = "a mutation was accepted"
+            except LogFailed as exc:
+                report = "ok" if isinstance(exc.cause, LogForked) else f"LogFailed caused by {exc.cause!r}"
+            except BaseException as exc:
+                report = f"a mutation raised {exc!r}"
+            if report == "ok" and self.core.state().to_json_value() != expected:
+                report = "the child's reads differ from the state at the fork"
+            os.write(report_to, report.encode()[:4096])
+            os.read(wait_on, 1)
+        finally:
+            os._exit(0)
 
     @precondition(lambda self: self.log is not None)
     @invariant()
@@ -201,7 +390,7 @@ class LogVersusModel(RuleBasedStateMachine):
         if self.policy != "do_nothing":
             # Every operation is flushed: the files, read by an independent
             # reader of the format, hold the model's state too.
-            assert spec_reader.read_state(self.wal_files(), self.profile) == self.model.state_json_value()
+            assert self.files_state() == self.model.state_json_value()
         assert log.state().to_json_value() == self.model.state_json_value()
         for queue in self.model.queues:
             expected = self.model.last_record(queue)

@@ -2,16 +2,25 @@
 
 Each case plants one plausible bug into the core (by patching one function for
 the duration of the test) and checks that the core-versus-model state machine
-finds it, with a shrunk counterexample of a few steps. The number of steps of
-each shrunk counterexample is printed (run with ``-s`` to see them).
+finds it, with a shrunk counterexample of a few steps. The number of examples
+run until the first failure and the number of steps of each shrunk
+counterexample are printed (run with ``-s`` to see them).
+
+The hostile-input cases (issue 8) each revert one fix: they must be found by
+the generators (``foreign_payloads``, ``never_valid_arguments``, the closing
+iterator, the fork rule), never by a hand-written example. A durability bug
+(an fsync that does not happen) is invisible on a file system that does not
+crash: those cases run the crash machine.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import os
+import sys
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import crc32c
@@ -19,13 +28,16 @@ import pytest
 from hypothesis import Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+import mrecordlog._arguments as arguments_module
 import mrecordlog._framing as framing
 import mrecordlog._queues as queues_module
 import mrecordlog.log as log_module
 from mrecordlog import AppendOutcome, ChecksumProfile, MRecordLogError, MultiRecordLog, _codec
 from mrecordlog._queues import Queues, TruncatePlan
+from mrecordlog._storage import OsDirectoryLock
 from mrecordlog._wal import WalWriter
 from mrecordlog.outcomes import Record
+from tests.crash_machine import CrashingLogVersusModel
 from tests.stateful_machine import LogVersusModel
 
 MAX_SHRUNK_STEPS = 12
@@ -143,8 +155,10 @@ def _skip_ahead_ignored(mp: pytest.MonkeyPatch) -> None:
 def _range_end_inclusive(mp: pytest.MonkeyPatch) -> None:
     original = Queues.range
 
-    def range_(self: Queues, queue: str, start: int | None, end: int | None) -> Iterable[Record]:
-        return original(self, queue, start, None if end is None else end + 1)
+    def range_(
+        self: Queues, queue: str, start: int | None, end: int | None, check_open: Callable[[], None] | None = None
+    ) -> Iterable[Record]:
+        return original(self, queue, start, None if end is None else end + 1, check_open)
 
     mp.setattr(Queues, "range", range_)
 
@@ -157,6 +171,91 @@ def _writer_resumes_at_the_start_of_the_last_block(mp: pytest.MonkeyPatch) -> No
         original(self, *rest, offset - offset % 32768)  # type: ignore[call-arg]
 
     mp.setattr(WalWriter, "__init__", init)
+
+
+# -- hostile input (issue 8): each plant reverts one fix ----------------------------
+
+
+def _payload_written_as_the_callers_object(mp: pytest.MonkeyPatch) -> None:
+    original = arguments_module.payload
+
+    def payload(value: object, argument: str = "payload", queue: str | None = None, *, index: int | None = None) -> Any:
+        original(value, argument, queue, index=index)  # the refusals stay
+        return value  # but no flat view: the entry length is len(value), the bytes its buffer
+
+    mp.setattr(arguments_module, "payload", payload)
+
+
+def _persist_action_spelling_not_parsed(mp: pytest.MonkeyPatch) -> None:
+    original = arguments_module.persist_action
+
+    def persist_action(value: object, argument: str = "action") -> Any:
+        original(value, argument)  # the refusals stay
+        return value  # but "flush_and_fsync" stays a str, and the log compares with `is`
+
+    mp.setattr(arguments_module, "persist_action", persist_action)
+
+
+def _persist_action_not_validated(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(arguments_module, "persist_action", lambda value, argument="action": value)
+
+
+def _queue_name_not_validated(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(arguments_module, "queue_name", lambda queue, argument="queue": queue)
+
+
+def _range_bounds_not_validated(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(arguments_module, "range_bound", lambda value, argument, queue=None: value)
+
+
+class _ConsumedLater(Sequence[Any]):
+    """The caller's iterable, consumed only when the log first looks at it."""
+
+    def __init__(self, consume: Callable[[], Sequence[Any]]) -> None:
+        self._consume = consume
+        self._items: Sequence[Any] | None = None
+
+    def _get(self) -> Sequence[Any]:
+        if self._items is None:
+            self._items = self._consume()
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._get())
+
+
+def _payloads_consumed_after_the_open_check(mp: pytest.MonkeyPatch) -> None:
+    original = arguments_module.batch
+
+    def batch(payloads: object, queue: str | None = None) -> Sequence[Any]:
+        if isinstance(payloads, (list, tuple)):
+            return original(payloads, queue)
+        return _ConsumedLater(lambda: original(payloads, queue))
+
+    mp.setattr(arguments_module, "batch", batch)
+
+
+def _range_iterator_ignores_close(mp: pytest.MonkeyPatch) -> None:
+    original = Queues.range
+
+    def range_(self: Queues, queue: str, start: int | None, end: int | None, check_open: Any = None) -> Any:
+        return original(self, queue, start, end)
+
+    mp.setattr(Queues, "range", range_)
+
+
+def _forked_child_keeps_the_directory_lock(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(OsDirectoryLock, "forget_in_forked_child", lambda self: None)
+
+
+def _forked_child_may_write(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(MultiRecordLog, "_stop_in_forked_child", lambda self: None)
 
 
 BUGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
@@ -173,29 +272,69 @@ BUGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "skip-ahead ignored": _skip_ahead_ignored,
     "range end inclusive": _range_end_inclusive,
     "writer resumes at the start of the last block": _writer_resumes_at_the_start_of_the_last_block,
+    # hostile input
+    "payload written as the caller's object": _payload_written_as_the_callers_object,
+    "persist action not validated": _persist_action_not_validated,
+    "queue name not validated": _queue_name_not_validated,
+    "range bounds not validated": _range_bounds_not_validated,
+    "payloads consumed after the open check": _payloads_consumed_after_the_open_check,
+    "range iterator ignores close": _range_iterator_ignores_close,
+}
+if hasattr(os, "fork"):
+    BUGS["forked child keeps the directory lock"] = _forked_child_keeps_the_directory_lock
+    BUGS["forked child may write"] = _forked_child_may_write
+
+# Bugs only a crash shows: found by the crash machine.
+CRASH_BUGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "persist action spelling not parsed": _persist_action_spelling_not_parsed,
 }
 
 
-def shrunk_failure_length(machine: type[LogVersusModel]) -> int:
-    """Run the machine until it fails; the number of steps of the shrunk failure."""
+@dataclasses.dataclass
+class Found:
+    examples: int  # examples run until the first failure, that one included
+    steps: int  # steps of the shrunk failure, open included
+
+
+# A disagreement fails an assertion; a log the core cannot reopen raises one
+# of its errors. Anything else is a fault of the test itself and propagates.
+_FAILURES = (AssertionError, MRecordLogError)
+
+
+def run_until_found(machine: type[LogVersusModel]) -> Found:
+    """Run the machine until it fails and shrink the failure."""
     lengths: list[int] = []
+    first_failure: list[int] = []
 
     class Probe(machine):  # type: ignore[valid-type,misc]
         def teardown(self) -> None:
             lengths.append(len(self.steps))
+            # Teardown runs in a finally: the exception ending the run, if any, is current.
+            if not first_failure and isinstance(sys.exc_info()[1], _FAILURES):
+                first_failure.append(len(lengths))
             super().teardown()
 
-    # A disagreement fails an assertion; a log the core cannot reopen raises one
-    # of its errors. Anything else is a fault of the test itself and propagates.
-    with pytest.raises((AssertionError, MRecordLogError)):
+    with pytest.raises(_FAILURES):
         run_state_machine_as_test(Probe, settings=settings(settings.get_profile("teeth"), verbosity=Verbosity.quiet))
-    return lengths[-1]
+    return Found(first_failure[0] if first_failure else -1, lengths[-1])
+
+
+def _check_found(plant: Callable[[pytest.MonkeyPatch], None], machine: type[LogVersusModel]) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        plant(mp)
+        found = run_until_found(machine)
+    print(
+        f"planted bug {plant.__name__.strip('_')!r}: found after {found.examples} example(s) "
+        f"by {machine.__name__}, shrunk to {found.steps} steps (open included)"
+    )
+    assert found.steps <= MAX_SHRUNK_STEPS
 
 
 @pytest.mark.parametrize("plant", BUGS.values(), ids=list(BUGS))
 def test_the_state_machine_finds_a_planted_bug(plant: Callable[[pytest.MonkeyPatch], None]) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        plant(mp)
-        steps = shrunk_failure_length(LogVersusModel)
-    print(f"planted bug {plant.__name__.strip('_')!r}: shrunk to {steps} steps (open included)")
-    assert steps <= MAX_SHRUNK_STEPS
+    _check_found(plant, LogVersusModel)
+
+
+@pytest.mark.parametrize("plant", CRASH_BUGS.values(), ids=list(CRASH_BUGS))
+def test_the_crash_machine_finds_a_planted_durability_bug(plant: Callable[[pytest.MonkeyPatch], None]) -> None:
+    _check_found(plant, CrashingLogVersusModel)

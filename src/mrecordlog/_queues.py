@@ -19,7 +19,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mrecordlog._codec import MAX_U64
@@ -138,19 +138,31 @@ class Queues:
         index = len(q.positions) - 1
         return Record(q.positions[index], q.payload(index))
 
-    def range(self, queue: str, start: int | None, end: int | None) -> Iterator[Record]:
-        """Records with ``start <= position < end`` (either bound optional)."""
+    def range(
+        self, queue: str, start: int | None, end: int | None, check_open: Callable[[], None] | None = None
+    ) -> Iterator[Record]:
+        """Records with ``start <= position < end`` (either bound optional).
+
+        ``check_open`` is called each time the iterator is advanced (the last,
+        exhausting advance included): the log's check that it is still open,
+        so that an iterator outliving its log raises instead of reading on."""
         q = self._queues[queue]
         epoch = q.epoch
         lo = q.head if start is None else bisect_left(q.positions, start, q.head)
         hi = len(q.positions) if end is None else bisect_left(q.positions, end, lo)
-        return self._iterate(queue, q, epoch, lo, hi)
+        return self._iterate(queue, q, epoch, lo, hi, check_open)
 
-    def _iterate(self, name: str, q: _Queue, epoch: int, lo: int, hi: int) -> Iterator[Record]:
+    def _iterate(
+        self, name: str, q: _Queue, epoch: int, lo: int, hi: int, check_open: Callable[[], None] | None
+    ) -> Iterator[Record]:
         for index in range(lo, hi):
+            if check_open is not None:
+                check_open()
             if q.epoch != epoch or self._queues.get(name) is not q:
                 raise QueueModifiedDuringIteration(name)
             yield Record(q.positions[index], q.payload(index))
+        if check_open is not None:
+            check_open()
 
     def empty_queues(self) -> list[tuple[str, int]]:
         """(name, next position) of every queue without records, by name."""

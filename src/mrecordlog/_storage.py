@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import stat
+import weakref
 from typing import Literal, Protocol
 
 from mrecordlog.errors import LogLocked, StorageError
@@ -108,6 +109,26 @@ def file_size(storage: Storage, path: str) -> int:
         handle.close()
 
 
+def has_data_from(storage: Storage, path: str, offset: int) -> bool:
+    """Whether the file at ``path`` holds a non-zero byte at or after
+    ``offset`` (read in bounded chunks, skipping the holes the file reports)."""
+    handle = storage.open_file(path, writable=False)
+    try:
+        size = handle.size()
+        position = handle.next_data(offset) if offset < size else size
+        while position < size:
+            chunk = handle.read_at(position, min(1 << 20, size - position))
+            if not chunk:
+                return False
+            if chunk.count(0) != len(chunk):
+                return True
+            following = position + len(chunk)
+            position = max(following, handle.next_data(following)) if following < size else following
+        return False
+    finally:
+        handle.close()
+
+
 def sync_file(storage: Storage, path: str) -> None:
     """fsync the file at ``path`` (opened, synced, closed)."""
     handle = storage.open_file(path, writable=True)
@@ -119,15 +140,44 @@ def sync_file(storage: Storage, path: str) -> None:
 
 class OsDirectoryLock:
     """An ``flock`` on the directory itself: no lock file is created, and the
-    lock dies with the process."""
+    lock dies with the process.
+
+    An ``flock`` belongs to the open file description, which a child made by
+    ``os.fork`` shares: as long as the child kept its copy of the descriptor,
+    the directory would stay locked after the parent released it. So a child
+    closes its copies at the fork (``forget_in_forked_child``); it never unlocks
+    them, which would release the parent's lock."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
+        _HELD_LOCKS.add(self)
 
     def release(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
+            _HELD_LOCKS.discard(self)
             os.close(fd)
+
+    def forget_in_forked_child(self) -> None:
+        """Close this process's copy of the descriptor, leaving the lock to the parent."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            _HELD_LOCKS.discard(self)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+# The locks this process holds, for the fork hook.
+_HELD_LOCKS: weakref.WeakSet[OsDirectoryLock] = weakref.WeakSet()
+
+
+def _close_inherited_locks() -> None:
+    for lock in list(_HELD_LOCKS):
+        lock.forget_in_forked_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 class OsFile:

@@ -75,15 +75,21 @@ class PositionOverflow(MRecordLogError):
 
 
 class InvalidArgument(MRecordLogError, ValueError):
-    """An argument that can never be valid: a position outside u64, a queue name
-    longer than 65535 UTF-8 bytes, a payload of 2^32 bytes or more, a file size
-    that is not a positive multiple of 32 KiB."""
+    """An argument that can never be valid, whatever the log's state: a wrong
+    type, a position outside u64, a queue name longer than 65535 UTF-8 bytes, a
+    payload that is not a C-contiguous buffer or is 2^32 bytes or more, a file
+    size that is not a positive multiple of 32 KiB, an unknown persist action.
+
+    ``argument`` names the parameter refused (``"queue"``, ``"position"``,
+    ``"payloads"``, ...; None where the error is not about one parameter) and
+    ``queue`` the queue involved, when there is one."""
 
     kind = "InvalidArgument"
 
-    def __init__(self, message: str, *, queue: str | None = None) -> None:
+    def __init__(self, message: str, *, queue: str | None = None, argument: str | None = None) -> None:
         super().__init__(message)
         self.queue = queue
+        self.argument = argument
 
 
 class StorageError(MRecordLogError):
@@ -209,3 +215,46 @@ class LogClosed(MRecordLogError):
     def __init__(self, directory: str) -> None:
         super().__init__(f"the log at {directory} is closed")
         self.directory = directory
+
+
+class UnexpectedEntry(MRecordLogError):
+    """The log directory holds an entry the log cannot own under one of its
+    names: a directory, symlink or fifo named like a WAL file, or a
+    ``quarantine`` that is not a directory. Nothing was changed; move the
+    entry away and open again."""
+
+    kind = "UnexpectedEntry"
+
+    def __init__(self, path: str, entry_kind: str) -> None:
+        super().__init__(f"{path} is a {entry_kind}, not what the log keeps under that name; move it away")
+        self.path = path
+        self.entry_kind = entry_kind
+
+
+class FileNumbersExhausted(MRecordLogError):
+    """An append would need a WAL file after ``wal-18446744073709551615``, the
+    last name the format has; nothing was written."""
+
+    kind = "FileNumbersExhausted"
+
+    def __init__(self, file: str) -> None:
+        super().__init__(f"the log reached its last file name ({file}): no later WAL file can be created")
+        self.file = file
+
+
+class LogForked(MRecordLogError):
+    """The log object was inherited by a child process made by ``os.fork``.
+
+    The child's copy is fail-stopped at the fork (mutations raise ``LogFailed``
+    whose ``cause`` is this error; reads still work) and holds no lock: the
+    files belong to the process that opened them. A child opens its own log."""
+
+    kind = "Forked"
+
+    def __init__(self, directory: str, parent_pid: int) -> None:
+        super().__init__(
+            f"the log at {directory} was opened by process {parent_pid} and inherited through fork; "
+            "open it again in this process"
+        )
+        self.directory = directory
+        self.parent_pid = parent_pid

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 
+from mrecordlog import _arguments
 from mrecordlog._codec import (
-    BLOCK_NUM_BYTES,
     MAX_RECORD_POSITION,
     MAX_U64,
     ChecksumProfile,
@@ -24,21 +25,27 @@ from mrecordlog._codec import (
     RecordPositionRecord,
     TruncateRecord,
     encode_append_records,
-    encode_queue_name,
     encode_record,
 )
-from mrecordlog._framing import frame_record
-from mrecordlog._quarantine import discard_after
+from mrecordlog._framing import frame_record, max_framed_num_bytes
+from mrecordlog._quarantine import check_quarantine_entry, discard_after, quarantine_collected_file
 from mrecordlog._queues import Queues
 from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
-from mrecordlog._storage import DirectoryLock, OsStorage, Storage, file_size, sync_file
-from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, WalWriter, list_wal_files, wal_file_name
+from mrecordlog._storage import DirectoryLock, OsStorage, Storage, file_size, has_data_from, sync_file
+from mrecordlog._wal import (
+    DEFAULT_FILE_NUM_BYTES,
+    WalWriter,
+    infer_file_num_bytes,
+    parse_wal_file_name,
+    wal_file_name,
+    wal_files_of,
+)
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
     FileSizeMismatch,
-    InvalidArgument,
     LogClosed,
     LogFailed,
+    LogForked,
     MissingQueue,
     PositionInPast,
     PositionOverflow,
@@ -57,36 +64,36 @@ from mrecordlog.outcomes import (
 from mrecordlog.policy import (
     DEFAULT_PERSIST_POLICY,
     Always,
-    DoNothing,
     OnDelay,
     PersistAction,
+    PersistActionName,
     PersistPolicy,
 )
 
 Payload = bytes | bytearray | memoryview
 
+# The command line checks --file-num-bytes with the rule ``open`` applies.
+check_file_num_bytes = _arguments.file_num_bytes
 
-def check_file_num_bytes(file_num_bytes: int) -> int:
-    if isinstance(file_num_bytes, bool) or not isinstance(file_num_bytes, int):
-        raise InvalidArgument(f"file_num_bytes must be an int, got {file_num_bytes!r}")
-    if file_num_bytes <= 0 or file_num_bytes % BLOCK_NUM_BYTES:
-        raise InvalidArgument(f"file_num_bytes must be a positive multiple of {BLOCK_NUM_BYTES}, got {file_num_bytes}")
-    return file_num_bytes
-
-
-def _check_position(position: object, what: str = "position") -> int:
-    if isinstance(position, bool) or not isinstance(position, int):
-        raise InvalidArgument(f"{what} must be an int, got {position!r}")
-    if not 0 <= position <= MAX_U64:
-        raise InvalidArgument(f"{what} {position} is outside [0, 2^64 - 1]")
-    return position
+# The logs this process opened (weakly: a closed or dropped log is skipped or
+# gone), for the fork hook below.
+_OPEN_LOGS: weakref.WeakSet[MultiRecordLog] = weakref.WeakSet()
 
 
-def _check_queue(queue: object) -> str:
-    if not isinstance(queue, str):
-        raise InvalidArgument(f"a queue name must be a str, got {queue!r}")
-    encode_queue_name(queue)
-    return queue
+def _fail_stop_logs_in_forked_child() -> None:
+    """In a child made by ``os.fork``: every inherited log refuses mutations.
+
+    The child shares the parent's files, not its writer: a write from the
+    child would land in the middle of what the parent writes. Reads of the
+    child's in-memory copy still work. (The child's copies of the directory
+    lock descriptors are closed by ``_storage``'s own fork hook.)
+    """
+    for log in list(_OPEN_LOGS):
+        log._stop_in_forked_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fail_stop_logs_in_forked_child)
 
 
 class MultiRecordLog:
@@ -122,8 +129,12 @@ class MultiRecordLog:
             clock() + persist_policy.interval_seconds if isinstance(persist_policy, OnDelay) else 0.0
         )
         self._recovery_report = recovery_report
+        self._damaged_files = {
+            number for number in (parse_wal_file_name(d.file) for d in recovery_report.damages) if number is not None
+        }
         self._failure: BaseException | None = None
         self._closed = False
+        _OPEN_LOGS.add(self)
 
     # -- opening and closing -------------------------------------------------
 
@@ -152,17 +163,23 @@ class MultiRecordLog:
         existing log keeps the profile it was written with, and asking for the
         other one raises ``ChecksumProfileMismatch``. ``file_num_bytes`` is the
         size of the files the writer creates (default 128 MiB, any multiple of
-        32 KiB); for an existing log it defaults to the size its files were
-        created with, and asking for another raises ``FileSizeMismatch``.
+        32 KiB, at most 2^62); for an existing log it defaults to the size its
+        files were created with (their most common size), and asking for
+        another raises ``FileSizeMismatch`` (unless it is smaller and the files
+        hold only zeros past it). ``directory`` is a str or an ``os.PathLike`` of
+        str (bytes paths are refused).
+
+        Every argument is checked before anything on disk is touched: one that
+        can never be valid raises ``InvalidArgument`` naming it.
         """
-        if not isinstance(persist_policy, (DoNothing, OnDelay, Always)):
-            raise InvalidArgument(f"unknown persist policy {persist_policy!r}")
-        requested_profile = ChecksumProfile.parse(checksum) if checksum is not None else None
-        mode = RecoveryMode.parse(recovery)
+        path = _arguments.directory(directory)
+        persist_policy = _arguments.persist_policy(persist_policy)
+        requested_profile = _arguments.checksum_profile(checksum)
+        mode = _arguments.recovery_mode(recovery)
         if file_num_bytes is not None:
-            check_file_num_bytes(file_num_bytes)
+            file_num_bytes = _arguments.file_num_bytes(file_num_bytes)
+        clock = _arguments.clock(clock)
         storage = storage if storage is not None else OsStorage()
-        path = os.fspath(directory)
         if not storage.is_dir(path):
             storage.make_dirs(path)
             # The new directory's entry must survive a crash like its files.
@@ -186,12 +203,15 @@ class MultiRecordLog:
         clock: Callable[[], float],
         mode: RecoveryMode,
     ) -> MultiRecordLog:
-        file_numbers = list_wal_files(storage, path)
+        entries = storage.list_entries(path)
+        file_numbers = wal_files_of(path, entries)
+        check_quarantine_entry(path, entries)
         if file_numbers:
-            existing = _existing_file_num_bytes(storage, path, file_numbers)
-            if file_num_bytes is not None and existing is not None and existing[0] != file_num_bytes:
-                raise FileSizeMismatch(file_num_bytes, existing[0], existing[1])
-            size = file_num_bytes or (existing[0] if existing is not None else DEFAULT_FILE_NUM_BYTES)
+            sizes = {n: file_size(storage, os.path.join(path, wal_file_name(n))) for n in file_numbers}
+            existing = infer_file_num_bytes(sizes)
+            if file_num_bytes is not None and existing is not None and existing != file_num_bytes:
+                _check_requested_file_num_bytes(storage, path, sizes, file_num_bytes, existing)
+            size = file_num_bytes or existing or DEFAULT_FILE_NUM_BYTES
         else:
             size = file_num_bytes or DEFAULT_FILE_NUM_BYTES
             first = storage.create_file(os.path.join(path, wal_file_name(0)), size)
@@ -201,7 +221,7 @@ class MultiRecordLog:
                 first.close()
             storage.sync_dir(path)
             file_numbers = [0]
-        result = replay(storage, path, file_numbers, mode)
+        result = replay(storage, path, file_numbers, mode, file_num_bytes=size)
         if result.profile is not None and requested_profile is not None and result.profile is not requested_profile:
             where = result.profile_detected_at
             raise ChecksumProfileMismatch(
@@ -213,7 +233,7 @@ class MultiRecordLog:
         profile = result.profile or requested_profile or ChecksumProfile.CRC32C
         resume = result.resume
         assert resume is not None
-        file_numbers, report = discard_after(storage, path, file_numbers, resume, result.report)
+        file_numbers, report = discard_after(storage, path, file_numbers, resume, result.report, size)
         # What was recovered may sit unsynced in the page cache (after a process
         # crash): make it durable before any new operation can be acknowledged.
         for number in file_numbers:
@@ -307,7 +327,7 @@ class MultiRecordLog:
     def create_queue(self, queue: str) -> CreateQueueOutcome:
         """Create an empty queue whose first position is 0; durable on return."""
         self._check_can_mutate()
-        _check_queue(queue)
+        queue = _arguments.queue_name(queue)
         if queue in self._queues:
             raise QueueAlreadyExists(queue)
 
@@ -323,7 +343,7 @@ class MultiRecordLog:
     def delete_queue(self, queue: str) -> DeleteQueueOutcome:
         """Delete a queue and its records; durable on return."""
         self._check_can_mutate()
-        _check_queue(queue)
+        queue = _arguments.queue_name(queue)
         self._require(queue)
         next_position = self._queues.next_position(queue)
         releases = self._queue_releases(queue)
@@ -342,7 +362,7 @@ class MultiRecordLog:
 
     def queue_exists(self, queue: str) -> bool:
         self._check_open()
-        return queue in self._queues
+        return _arguments.queue_name(queue) in self._queues
 
     def list_queues(self) -> list[str]:
         """Names of the existing queues, sorted."""
@@ -353,6 +373,10 @@ class MultiRecordLog:
 
     def append_record(self, queue: str, payload: Payload, *, position: int | None = None) -> AppendOutcome:
         """Append one record; see ``append_records``."""
+        kind = type(payload)
+        if kind is not bytes and kind is not bytearray:
+            # Checked here so that a refusal names this call's parameter.
+            payload = _arguments.payload(payload, queue=queue if isinstance(queue, str) else None)
         return self.append_records(queue, (payload,), position=position)
 
     def append_records(self, queue: str, payloads: Iterable[Payload], *, position: int | None = None) -> AppendOutcome:
@@ -364,15 +388,20 @@ class MultiRecordLog:
         ``PositionInPast``; otherwise the records take ``p, p + 1, ...`` (a
         ``p`` beyond the next position leaves a gap). An empty batch appends
         nothing (after the position checks). Durable per the persist policy.
+
+        ``payloads`` is an iterable (not a bare ``bytes`` or ``str``) of
+        bytes-like objects: ``bytes``, ``bytearray``, or any C-contiguous
+        buffer (an ``array``, a ``memoryview`` of any format or shape), whose
+        record is its bytes (``nbytes`` of them, whatever its ``len``).
         """
         self._check_can_mutate()
-        _check_queue(queue)
+        queue = _arguments.queue_name(queue)
         if position is not None:
-            _check_position(position)
-        batch: Sequence[Payload] = payloads if isinstance(payloads, (list, tuple)) else list(payloads)
-        for payload in batch:
-            if not isinstance(payload, (bytes, bytearray, memoryview)):
-                raise InvalidArgument(f"a payload must be bytes-like, got {type(payload).__name__}", queue=queue)
+            position = _arguments.position(position, queue=queue)
+        batch = _arguments.batch(payloads, queue)
+        # Consuming the caller's iterable ran the caller's code, which may have
+        # closed the log: check again before anything is written.
+        self._check_can_mutate()
         self._require(queue)
         next_position = self._queues.next_position(queue)
         if position is not None:
@@ -407,8 +436,8 @@ class MultiRecordLog:
         2^64 - 1). WAL files that no longer hold a live record are deleted.
         """
         self._check_can_mutate()
-        _check_queue(queue)
-        _check_position(position)
+        queue = _arguments.queue_name(queue)
+        position = _arguments.position(position, queue=queue)
         self._require(queue)
         plan = self._queues.plan_truncate(queue, position)
         live_after = self._queues.file_live_counts_after(plan.file_releases)
@@ -434,25 +463,32 @@ class MultiRecordLog:
         """Records with ``start <= position < end`` (bounds optional), in order.
 
         The iterator raises ``QueueModifiedDuringIteration`` if the queue is
-        truncated or deleted before it is exhausted; appends are fine.
+        truncated or deleted before it is exhausted (appends are fine), and
+        ``LogClosed`` if it is advanced after the log was closed.
         """
         self._check_open()
+        queue = _arguments.queue_name(queue)
+        start = _arguments.range_bound(start, "start", queue)
+        end = _arguments.range_bound(end, "end", queue)
         self._require(queue)
-        return self._queues.range(queue, start, end)
+        return self._queues.range(queue, start, end, self._check_open)
 
     def last_position(self, queue: str) -> int | None:
         self._check_open()
+        queue = _arguments.queue_name(queue)
         self._require(queue)
         return self._queues.last_position(queue)
 
     def last_record(self, queue: str) -> Record | None:
         self._check_open()
+        queue = _arguments.queue_name(queue)
         self._require(queue)
         return self._queues.last_record(queue)
 
     def next_position(self, queue: str) -> int:
         """The position an append without an explicit position would take."""
         self._check_open()
+        queue = _arguments.queue_name(queue)
         self._require(queue)
         return self._queues.next_position(queue)
 
@@ -480,10 +516,20 @@ class MultiRecordLog:
 
     # -- persisting ----------------------------------------------------------
 
-    def persist(self, action: PersistAction = PersistAction.FLUSH_AND_FSYNC) -> None:
-        """Flush buffered writes to the OS, and fsync them if asked."""
+    def persist(self, action: PersistAction | PersistActionName = PersistAction.FLUSH_AND_FSYNC) -> None:
+        """Flush buffered writes to the OS, and fsync them if asked
+        (``action`` is a ``PersistAction`` or its value, ``"flush"`` or
+        ``"flush_and_fsync"``)."""
         self._check_can_mutate()
-        self._mutating(lambda: self._persist(action))
+        parsed = _arguments.persist_action(action)
+        self._mutating(lambda: self._persist(parsed))
+
+    # -- fork ----------------------------------------------------------------
+
+    def _stop_in_forked_child(self) -> None:
+        """Run in a child made by ``os.fork`` (see ``_fail_stop_logs_in_forked_child``)."""
+        if not self._closed:
+            self._failure = LogForked(self._directory, os.getppid())
 
     # -- internals -----------------------------------------------------------
 
@@ -533,6 +579,16 @@ class MultiRecordLog:
         plan = self._queues.plan_truncate(queue, MAX_U64)
         return list(plan.file_releases)
 
+    def _take_out_collected_file(self, file_number: int) -> None:
+        """Delete a file GC collected, unless recovery reported damage in it:
+        that one goes to the quarantine (damaged bytes are never destroyed
+        silently, even when no live record remains in the file)."""
+        if file_number in self._damaged_files:
+            quarantine_collected_file(self._storage, self._directory, file_number, self._recovery_report)
+            self._damaged_files.discard(file_number)
+        else:
+            self._storage.remove_file(os.path.join(self._directory, wal_file_name(file_number)))
+
     def _collect_garbage(self, live_after: Mapping[int, int], empty_after: Sequence[tuple[str, int]]) -> int:
         """Delete leading files without live records; returns bytes written.
 
@@ -550,25 +606,30 @@ class MultiRecordLog:
 
         if not writer.collectable_files(is_live):
             return 0
+        records = [encode_record(RecordPositionRecord(name, next_position)) for name, next_position in empty_after]
+        if not writer.fits(sum(max_framed_num_bytes(len(record)) for record in records)):
+            # At the last file name: collecting is only an economy, so the pass
+            # is skipped rather than refusing the operation (or the open).
+            return 0
         keep_from = writer.current_file
         written = 0
-        for name, next_position in empty_after:
-            written += self._write(encode_record(RecordPositionRecord(name, next_position)))
+        for record in records:
+            written += self._write(record)
         writer.sync()
-        writer.remove_files(writer.collectable_files(is_live, keep_from))
+        writer.remove_files(writer.collectable_files(is_live, keep_from), self._take_out_collected_file)
         return written
 
 
-def _existing_file_num_bytes(storage: Storage, directory: str, file_numbers: list[int]) -> tuple[int, str] | None:
-    """The size the existing WAL files were created with, and a file that has it.
-
-    That is the largest size among them: a crash can leave the newest file
-    shorter (its preallocation lost, a later write kept), never longer.
-    """
-    best: tuple[int, str] | None = None
-    for number in file_numbers:
-        name = wal_file_name(number)
-        size = file_size(storage, os.path.join(directory, name))
-        if size > 0 and size % BLOCK_NUM_BYTES == 0 and (best is None or size > best[0]):
-            best = (size, name)
-    return best
+def _check_requested_file_num_bytes(
+    storage: Storage, directory: str, sizes: dict[int, int], requested: int, existing: int
+) -> None:
+    """Accept a ``file_num_bytes`` smaller than the files' most common size
+    only if every file is at least that long and holds nothing but zeros past
+    it: zero blocks appended to a file are no different file size, and
+    reading each file as ``requested`` long then loses nothing. Otherwise
+    raise ``FileSizeMismatch``."""
+    for number in sorted(sizes):
+        path = os.path.join(directory, wal_file_name(number))
+        if sizes[number] < requested or (sizes[number] > requested and has_data_from(storage, path, requested)):
+            example = next(n for n in sorted(sizes) if sizes[n] == existing)
+            raise FileSizeMismatch(requested, existing, wal_file_name(example))

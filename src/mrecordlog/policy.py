@@ -3,17 +3,28 @@
 Critical records (a queue's creation, its deletion, and the position records a
 file GC writes before deleting files) are always flushed and fsynced,
 whatever the policy.
+
+An action may be given as a ``PersistAction`` or exactly as its value
+(``"flush"``, ``"flush_and_fsync"``); a policy stores the ``PersistAction``,
+and refuses anything else (a bool included) with ``InvalidArgument``.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
+
+from mrecordlog import _arguments
 
 
 class PersistAction(enum.Enum):
     FLUSH = "flush"  # hand the bytes to the OS: survives a process crash
     FLUSH_AND_FSYNC = "flush_and_fsync"  # and fsync: survives a power loss
+
+
+# The string spellings of the actions, accepted wherever an action is.
+PersistActionName = Literal["flush", "flush_and_fsync"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +33,10 @@ class DoNothing:
     ``action`` is what ``close`` does."""
 
     action: PersistAction = PersistAction.FLUSH
+
+    def __post_init__(self) -> None:
+        # The log compares actions by identity: a spelling must become the enum.
+        object.__setattr__(self, "action", _arguments.persist_action(self.action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +48,8 @@ class OnDelay:
     action: PersistAction = PersistAction.FLUSH
 
     def __post_init__(self) -> None:
-        if not self.interval_seconds >= 0:
-            raise ValueError(f"interval_seconds must be >= 0, got {self.interval_seconds}")
+        object.__setattr__(self, "interval_seconds", _arguments.interval_seconds(self.interval_seconds))
+        object.__setattr__(self, "action", _arguments.persist_action(self.action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,9 @@ class Always:
     """Persist after every append and truncate."""
 
     action: PersistAction = PersistAction.FLUSH
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", _arguments.persist_action(self.action))
 
 
 PersistPolicy = DoNothing | OnDelay | Always
