@@ -6,7 +6,8 @@
 
 Each creates or updates the local virtual environment ``.venv`` first (it
 reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
-``mrecordlog crashcheck`` (e.g. ``--budget 300 --seed 7``), or to pytest.
+``mrecordlog crashcheck`` (e.g. ``--budget 300 --seed 7``), or to pytest
+(which runs on every core; ``-n 0`` runs it in one process).
 
     python3 tasks.py wheelcheck   the installed package: wheel, fresh venv, every command and module
 
@@ -357,7 +358,9 @@ def main(argv: list[str]) -> None:
     run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests")
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
-    run(PYTHON, "-m", "pytest", *rest)
+    # On every core unless the caller chose (-n 0 runs in this process).
+    workers = [] if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in rest) else ["-n", "auto"]
+    run(PYTHON, "-m", "pytest", *workers, *rest)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self.policy_spelled = False  # the policy's action given as a string
         self.storage: Storage | None = None  # None: the real file system
         self.steps: list[str] = []
+        self.forked = False
         self._never_valid: st.SearchStrategy[NeverValidCall] | None = None
 
     def teardown(self) -> None:
@@ -340,13 +341,16 @@ class LogVersusModel(RuleBasedStateMachine):
         self._check(_core(lambda: log.append_records(queue, payloads_then_close()).last_position), ("error", "Closed"))
         self._reopen(keep_profile=True)
 
-    @precondition(lambda self: hasattr(os, "fork"))
+    # At most one fork per example, and only on the real file system (the lock
+    # is an flock there): forking a test process of hundreds of MiB is costly.
+    @precondition(lambda self: hasattr(os, "fork") and self.storage is None and not self.forked)
     @rule(keep_profile=st.booleans())
     def fork_then_reopen_in_the_parent(self, keep_profile: bool) -> None:
         """A child made by fork neither keeps the directory locked nor writes:
         while it is alive, the parent closes and reopens the log; the child's
         mutation is refused (LogFailed caused by LogForked), its reads work."""
         self.steps.append("fork_then_reopen_in_the_parent")
+        self.forked = True
         expected = self.model.state_json_value()
         from_child, to_parent = os.pipe()
         from_parent, to_child = os.pipe()
