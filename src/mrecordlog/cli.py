@@ -127,14 +127,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress_bar(report: CampaignReport, fraction: float) -> None:
+def _bar(fraction: float, counts: str) -> None:
     width = 30
     filled = int(width * fraction)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {report.images_checked} images, "
-        f"{report.workloads} workloads, {len(report.violations)} violation(s)"
-    )
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {counts}")
     sys.stderr.flush()
+
+
+def _progress_bar(report: CampaignReport, fraction: float) -> None:
+    _bar(
+        fraction,
+        f"{report.images_checked} images, {report.workloads} workloads, {len(report.violations)} violation(s)",
+    )
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -235,13 +239,7 @@ def _crashcheck(args: argparse.Namespace) -> int:
 
 
 def _fuzz_progress(report: FuzzReport, fraction: float) -> None:
-    width = 30
-    filled = int(width * fraction)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {report.images} images, "
-        f"{report.base_images} base logs, {report.violations} violation(s)"
-    )
-    sys.stderr.flush()
+    _bar(fraction, f"{report.images} images, {report.base_images} base logs, {report.violations} violation(s)")
 
 
 def _fuzz(args: argparse.Namespace) -> int:
