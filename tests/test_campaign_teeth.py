@@ -94,7 +94,7 @@ def _discarded_bytes_read_in_one_piece(mp: pytest.MonkeyPatch) -> None:
             if data.strip(b"\0"):
                 yield start, data
 
-    mp.setattr(quarantine_module, "_chunks", chunks)
+    mp.setattr(quarantine_module, "nonzero_chunks", chunks)
 
 
 # -- the campaigns, one kind at a time ------------------------------------------------

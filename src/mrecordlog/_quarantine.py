@@ -25,19 +25,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
 from mrecordlog._recovery import QuarantinedBytes, RecoveryReport
-from mrecordlog._storage import EntryKind, Storage, StorageFile, file_size
+from mrecordlog._storage import EntryKind, Storage, file_size, nonzero_chunks
 from mrecordlog._wal import Location, wal_file_name
 from mrecordlog.errors import UnexpectedEntry
 
 QUARANTINE_DIR: Final = "quarantine"
-# Bytes read, copied or zeroed at a time: memory stays bounded whatever the
-# files' sizes (a sparse file can claim terabytes).
-_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,34 +47,17 @@ class _Cut:
     size: int
 
 
-def _chunks(handle: StorageFile, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of the chunks of ``[start, end)`` that hold a non-zero
-    byte, skipping the holes a sparse-aware file reports."""
-    offset = handle.next_data(start) if start < end else end
-    while offset < end:
-        chunk = handle.read_at(offset, min(_CHUNK, end - offset))
-        if not chunk:
-            return
-        if chunk.count(0) != len(chunk):
-            yield offset, chunk
-        following = offset + len(chunk)
-        offset = max(following, handle.next_data(following)) if following < end else following
-
-
 def _find_cut(storage: Storage, directory: str, file_number: int, start: int) -> tuple[_Cut | None, int]:
     """The non-zero bytes of a file from ``start`` on (None if none), and its size."""
     handle = storage.open_file(os.path.join(directory, wal_file_name(file_number)), writable=False)
     try:
         size = handle.size()
-        first: int | None = None
-        end = start
-        for offset, chunk in _chunks(handle, start, size):
-            if first is None:
-                first = offset + len(chunk) - len(chunk.lstrip(b"\0"))
+        end = None
+        for offset, chunk in nonzero_chunks(handle, start, size):
             end = offset + len(chunk.rstrip(b"\0"))
     finally:
         handle.close()
-    return (None if first is None else _Cut(file_number, start, end, size)), size
+    return (None if end is None else _Cut(file_number, start, end, size)), size
 
 
 def _next_quarantine_dir(storage: Storage, directory: str) -> str:
@@ -144,7 +123,7 @@ def discard_after(
         handle = storage.open_file(os.path.join(directory, wal_file_name(number)), writable=True)
         try:
             for cut in (c for c in cuts if c.file_number == number):
-                for offset, chunk in _chunks(handle, cut.start, min(cut.end, file_num_bytes)):
+                for offset, chunk in nonzero_chunks(handle, cut.start, min(cut.end, file_num_bytes)):
                     handle.write_at(offset, bytes(len(chunk)))
             if number in resized:
                 # Back to the length every file was created with: a shorter
@@ -171,7 +150,7 @@ def _quarantine(
         source = storage.open_file(os.path.join(directory, wal_file_name(cut.file_number)), writable=False)
         copy = storage.create_file(os.path.join(target, name), 0)
         try:
-            for offset, chunk in _chunks(source, cut.start, cut.end):
+            for offset, chunk in nonzero_chunks(source, cut.start, cut.end):
                 copy.write_at(offset - cut.start, chunk)
             copy.sync()
         finally:

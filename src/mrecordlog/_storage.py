@@ -14,6 +14,7 @@ import fcntl
 import os
 import stat
 import weakref
+from collections.abc import Iterator
 from typing import Literal, Protocol
 
 from mrecordlog.errors import LogLocked, StorageError
@@ -109,22 +110,30 @@ def file_size(storage: Storage, path: str) -> int:
         handle.close()
 
 
+# Bytes read at a time by the scans below: memory stays bounded whatever the
+# files' sizes (a sparse file can claim terabytes).
+_CHUNK = 1 << 20
+
+
+def nonzero_chunks(handle: StorageFile, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the chunks of ``[start, end)`` that hold a non-zero
+    byte, read in bounded pieces, skipping the holes the file reports."""
+    offset = handle.next_data(start) if start < end else end
+    while offset < end:
+        chunk = handle.read_at(offset, min(_CHUNK, end - offset))
+        if not chunk:
+            return
+        if chunk.count(0) != len(chunk):
+            yield offset, chunk
+        following = offset + len(chunk)
+        offset = max(following, handle.next_data(following)) if following < end else following
+
+
 def has_data_from(storage: Storage, path: str, offset: int) -> bool:
-    """Whether the file at ``path`` holds a non-zero byte at or after
-    ``offset`` (read in bounded chunks, skipping the holes the file reports)."""
+    """Whether the file at ``path`` holds a non-zero byte at or after ``offset``."""
     handle = storage.open_file(path, writable=False)
     try:
-        size = handle.size()
-        position = handle.next_data(offset) if offset < size else size
-        while position < size:
-            chunk = handle.read_at(position, min(1 << 20, size - position))
-            if not chunk:
-                return False
-            if chunk.count(0) != len(chunk):
-                return True
-            following = position + len(chunk)
-            position = max(following, handle.next_data(following)) if following < size else following
-        return False
+        return next(nonzero_chunks(handle, offset, handle.size()), None) is not None
     finally:
         handle.close()
 

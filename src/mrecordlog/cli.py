@@ -54,6 +54,17 @@ def _file_num_bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_campaign_arguments(parser: argparse.ArgumentParser, seed_help: str) -> None:
+    """The options crashcheck and fuzz share."""
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument(
+        "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
+    )
+    parser.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mrecordlog",
@@ -84,13 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     crash = commands.add_parser(
         "crashcheck", help="the crash-consistency campaign: crash images must recover an allowed prefix"
     )
-    crash.add_argument("--seed", type=int, default=0, help="seed of the workloads and images (default 0)")
-    crash.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
-    crash.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    crash.add_argument(
-        "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
-    )
-    crash.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+    _add_campaign_arguments(crash, "seed of the workloads and images (default 0)")
     crash.add_argument(
         "--exhaustive",
         action="store_true",
@@ -100,13 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     fuzz = commands.add_parser(
         "fuzz", help="the reader fuzz campaign: hostile directories must be recovered safely in every mode"
     )
-    fuzz.add_argument("--seed", type=int, default=0, help="seed of the base logs and mutations (default 0)")
-    fuzz.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
-    fuzz.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    fuzz.add_argument(
-        "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
-    )
-    fuzz.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+    _add_campaign_arguments(fuzz, "seed of the base logs and mutations (default 0)")
 
     conformance = commands.add_parser(
         "conformance", help="check another implementation through its adapter (spec/CONFORMANCE.md)"
