@@ -29,6 +29,7 @@ from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
 from mrecordlog.oracle.adapters import SubprocessAdapter
+from mrecordlog.oracle.classes import BASELINES, BaselineError, baseline_classes
 from mrecordlog.oracle.conformance import CHECKS, ConformanceReport, ConformanceRunner
 from mrecordlog.oracle.crashcheck import (
     Campaign,
@@ -115,9 +116,33 @@ def _parser() -> argparse.ArgumentParser:
     conformance.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time to spend (default 60)")
     conformance.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     conformance.add_argument(
-        "--checks", default="live,reader,writer", help="comma-separated checks to run (default: all three)"
+        "--checks", default=",".join(CHECKS), help=f"comma-separated checks to run (default: {','.join(CHECKS)})"
     )
     conformance.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
+    conformance.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"declare a built-in baseline of known differences ({', '.join(sorted(BASELINES))}); repeatable",
+    )
+    conformance.add_argument(
+        "--baseline-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="declare known differences: one failure class per line, # comments; repeatable",
+    )
+    conformance.add_argument(
+        "--max-failures",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="failure classes kept with a shrunk reproducer (default 10); the rest are counted",
+    )
+    conformance.add_argument(
+        "--fail-fast", action="store_true", help="stop at the first failure kept, instead of spending the budget"
+    )
 
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
@@ -143,8 +168,17 @@ def _progress_bar(report: CampaignReport, fraction: float) -> None:
 def _conformance(args: argparse.Namespace) -> int:
     checks = tuple(check.strip() for check in args.checks.split(",") if check.strip())
     unknown = [check for check in checks if check not in CHECKS]
-    if unknown:
-        print(f"mrecordlog conformance: unknown check(s) {', '.join(unknown)}", file=sys.stderr)
+    if unknown or not checks:
+        print(
+            f"mrecordlog conformance: unknown check(s) {', '.join(unknown) or '(none given)'}; "
+            f"the checks are {', '.join(CHECKS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        baseline = baseline_classes(args.baseline, args.baseline_file)
+    except BaselineError as exc:
+        print(f"mrecordlog conformance: {exc}", file=sys.stderr)
         return 2
     if "live" in checks and importlib.util.find_spec("hypothesis") is None:
         print(
@@ -152,11 +186,12 @@ def _conformance(args: argparse.Namespace) -> int:
         )
         return 2
     interactive = sys.stderr.isatty() and not args.json
+    started = time.perf_counter()
 
     def progress(report: ConformanceReport) -> None:
         counts = ", ".join(f"{name} {stats.run}" for name, stats in report.checks.items())
-        sys.stderr.write(f"\r{counts} case(s), {len(report.failures)} failure(s)")
-        sys.stderr.flush()
+        failures = len(report.failures) + len(report.uncollected)
+        _bar(min((time.perf_counter() - started) / args.budget, 1.0), f"{counts}; {failures} failure class(es)")
 
     adapter = SubprocessAdapter(args.adapter, timeout_seconds=args.timeout)
     try:
@@ -167,6 +202,9 @@ def _conformance(args: argparse.Namespace) -> int:
                 budget_seconds=args.budget,
                 workdir=workdir,
                 checks=checks,
+                baseline=baseline,
+                max_failures=args.max_failures,
+                fail_fast=args.fail_fast,
                 progress=progress if interactive else None,
             )
             report = runner.run()
@@ -179,6 +217,16 @@ def _conformance(args: argparse.Namespace) -> int:
     else:
         print("\n".join(report.lines()))
     return 0 if report.ok else 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _exhaustive(args: argparse.Namespace) -> int:

@@ -433,7 +433,9 @@ def _dir_op_drops(disk: SimulatedDisk, rng: random.Random) -> tuple[Choice, ...]
     return tuple(DROP if i in dropped else KEEP for i in range(len(pending)))
 
 
-def _torn(disk: SimulatedDisk, rng: random.Random) -> tuple[Choice, ...] | None:
+def torn_choices(disk: SimulatedDisk, rng: random.Random) -> tuple[Choice, ...] | None:
+    """A power loss that tears one pending write at a random sector and keeps
+    or drops each other pending operation at random."""
     pending = disk.pending()
     writes = [i for i, op in enumerate(pending) if isinstance(op, WriteOp) and sectors_touched(op) > 0]
     if not writes:
@@ -1296,7 +1298,7 @@ class Campaign:
             images = [Image(counted or "process_crash", False, None)]
             for _ in range(power_losses):
                 images.append(Image(counted or "power_loss", True, random_choices(pending, rng, tear_probability=0.0)))
-            torn = _torn(disk, rng)
+            torn = torn_choices(disk, rng)
             if torn is not None:
                 images.append(Image(counted or "torn_write", True, torn))
             dropped = _dir_op_drops(disk, rng)

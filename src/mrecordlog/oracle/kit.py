@@ -1,6 +1,6 @@
 """The conformance kit for Python implementations, in-process.
 
-``check_conformance(factory)`` runs the same live, reader and writer checks as
+``check_conformance(factory)`` runs the same checks as
 ``mrecordlog conformance`` on a ``LogFactory`` (see ``oracle.protocol``) without
 a subprocess; ``assert_conforms`` fails a test with the report and its
 reproducers:
@@ -27,21 +27,42 @@ def check_conformance(
     version: str = "",
     recovery: str = "point_in_time",
     ops: tuple[str, ...] = LOG_OPS,
+    checksums: tuple[str, ...] = ("crc32", "crc32c"),
+    file_num_bytes: dict[str, int] | tuple[int, ...] | None = None,
     seed: int = 0,
     budget_seconds: float = 10.0,
     checks: tuple[str, ...] = CHECKS,
+    baseline: frozenset[str] = frozenset(),
+    max_failures: int = 10,
 ) -> ConformanceReport:
     """Run the conformance checks on an implementation given by its factory.
 
     ``recovery`` is the recovery mode the implementation implements, ``ops``
-    the operations it supports (others are reported as unsupported).
+    the operations it supports (others are never sent), ``checksums`` and
+    ``file_num_bytes`` the profiles and file sizes its ``open`` takes (as in
+    ``hello``, ``spec/CONFORMANCE.md`` §2), ``baseline`` the
+    failure classes of its known differences (``oracle.classes``).
     """
-    session = ProtocolSession(factory, name=name, version=version, recovery=recovery, ops=ops)
+    session = ProtocolSession(
+        factory,
+        name=name,
+        version=version,
+        recovery=recovery,
+        ops=ops,
+        checksums=checksums,
+        file_num_bytes=file_num_bytes,
+    )
     adapter = InProcessAdapter(session)
     with tempfile.TemporaryDirectory(prefix="mrecordlog-kit-") as workdir:
         try:
             return ConformanceRunner(
-                adapter, seed=seed, budget_seconds=budget_seconds, workdir=workdir, checks=checks
+                adapter,
+                seed=seed,
+                budget_seconds=budget_seconds,
+                workdir=workdir,
+                checks=checks,
+                baseline=baseline,
+                max_failures=max_failures,
             ).run()
         finally:
             adapter.close()

@@ -81,6 +81,7 @@ class ProtocolSession:
         recovery: str,
         checksums: Sequence[str] = ("crc32", "crc32c"),
         ops: Sequence[str] = LOG_OPS,
+        file_num_bytes: dict[str, int] | Sequence[int] | None = None,
     ) -> None:
         self._factory = factory
         self._ops = tuple(ops)
@@ -94,6 +95,11 @@ class ProtocolSession:
             "checksums": list(checksums),
             "recovery": recovery,
         }
+        if file_num_bytes is not None:
+            # The sizes open accepts: {"multiple_of": N} or a list (spec/CONFORMANCE.md §2).
+            self._hello["file_num_bytes"] = (
+                dict(file_num_bytes) if isinstance(file_num_bytes, dict) else list(file_num_bytes)
+            )
         self._log: LogUnderTest | None = None
 
     def handle(self, request: Any) -> dict[str, Any]:
