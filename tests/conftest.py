@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, settings
 settings.register_profile("dev", max_examples=50, deadline=None, derandomize=True)
 settings.register_profile(
     "ci",
-    max_examples=1000,
+    max_examples=600,
     deadline=None,
     derandomize=True,
     database=None,

@@ -16,7 +16,7 @@ from mrecordlog.oracle.kit import assert_conforms, check_conformance
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = f"{sys.executable} -m mrecordlog.adapter"
-SHORT_PASS_SECONDS = 8.0
+SHORT_PASS_SECONDS = 6.0
 BUG_HUNT_SECONDS = 30.0
 
 
@@ -95,3 +95,48 @@ def test_an_implementation_without_open_checks_nothing() -> None:
     report = check_conformance(reference_factory(), ops=("state", "close"), budget_seconds=1.0)
     assert report.verdict == "nothing_checked"
     assert not report.ok
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def test_announced_profiles_and_file_sizes_decide_what_every_check_sends() -> None:
+    """A crc32-only implementation that takes only 64 KiB files passes when it
+    announces so: nothing outside hello is ever asked of it."""
+    opened = reference_factory()
+    asked: list[tuple[int | None, str | None]] = []
+
+    def narrow(directory: str, file_num_bytes: int | None, checksum: str | None) -> object:
+        asked.append((file_num_bytes, checksum))
+        if checksum == "crc32c":
+            raise _Refused("Unsupported")
+        if file_num_bytes != 65536:
+            raise _Refused("InvalidArgument")
+        return opened(directory, file_num_bytes, checksum)
+
+    report = check_conformance(
+        narrow,  # type: ignore[arg-type]
+        checksums=("crc32",),
+        file_num_bytes=(65536,),
+        budget_seconds=6.0,
+    )
+    assert report.verdict == "pass", "\n".join(report.lines())
+    assert all(stats.passed > 0 for stats in report.checks.values())
+    assert {size for size, _ in asked} == {65536}
+    assert {checksum for _, checksum in asked} <= {"crc32", None}
+
+
+def test_refusing_an_announced_profile_is_a_failure_of_its_own_class() -> None:
+    opened = reference_factory()
+
+    def refuses_crc32c(directory: str, file_num_bytes: int | None, checksum: str | None) -> object:
+        if checksum == "crc32c":
+            raise _Refused("Unsupported")
+        return opened(directory, file_num_bytes, checksum)
+
+    report = check_conformance(refuses_crc32c, budget_seconds=4.0, checks=("live", "writer"))  # type: ignore[arg-type]
+    assert report.verdict == "fail"
+    assert {f.failure_class for f in report.failures} == {"announced_unsupported"}, "\n".join(report.lines())
