@@ -205,6 +205,8 @@ def _conformance(args: argparse.Namespace) -> int:
                 baseline=baseline,
                 max_failures=args.max_failures,
                 fail_fast=args.fail_fast,
+                adapter_command=args.adapter,
+                timeout=args.timeout,
                 progress=progress if interactive else None,
             )
             report = runner.run()

@@ -84,6 +84,29 @@ FAILURE_CLASSES: Final = {
             "the new operations (and no stale record explains it)",
         ),
         FailureClass(
+            "lost_durable_write",
+            ("crash",),
+            "a crash image of the implementation's own writes recovered without an operation acknowledged "
+            "before the crash (by a persist with fsync for a power loss, by any persist for a process crash)",
+        ),
+        FailureClass(
+            "non_prefix_recovery",
+            ("crash",),
+            "point_in_time or strict recovered a crash image of the implementation's own writes to a state "
+            "that no prefix of the issued operations gives",
+        ),
+        FailureClass(
+            "unwritten_record",
+            ("crash",),
+            "skip recovered a record that was never written from a crash image of the implementation's own writes",
+        ),
+        FailureClass(
+            "crash_refused",
+            ("crash",),
+            "open refused a crash image of the implementation's own writes (strict may refuse only an image a "
+            "power loss kept out of order, with Corruption)",
+        ),
+        FailureClass(
             "position_wrap",
             ("live", "writer", "continuation"),
             "positions wrap at 2^64: truncating at 2^64 - 1 leaves next_position 0 (mrecordlog 0.5)",

@@ -29,7 +29,7 @@ from mrecordlog.oracle.report import CHECKS, AdapterTrouble, CheckStats, Conform
 
 __all__ = ["CHECKS", "CheckContext", "ConformanceReport", "ConformanceRunner", "Failure"]
 
-BUDGET_SHARES: Final = {"live": 0.4, "reader": 0.2, "writer": 0.2, "continuation": 0.2}
+BUDGET_SHARES: Final = {"live": 0.4, "reader": 0.2, "writer": 0.2, "continuation": 0.2, "crash": 0.2}
 
 
 class AdapterGone(BaseException):
@@ -57,6 +57,10 @@ class CheckContext:
     shrink_grace: float = 5.0
     # Stop at the first failure kept (every later check then stops at once).
     fail_fast: bool = False
+    # The adapter's command line (None in process): the crash check starts
+    # its own traced copies of the adapter.
+    adapter_command: str | None = None
+    timeout: float = 30.0
     _directories: int = field(default=0, repr=False)
 
     @property
@@ -153,9 +157,13 @@ def _check(name: str) -> Check:
         from mrecordlog.oracle.checks.writer import run_writer_check
 
         return run_writer_check
-    from mrecordlog.oracle.checks.continuation import run_continuation_check
+    if name == "continuation":
+        from mrecordlog.oracle.checks.continuation import run_continuation_check
 
-    return run_continuation_check
+        return run_continuation_check
+    from mrecordlog.oracle.checks.crash import run_crash_check
+
+    return run_crash_check
 
 
 class ConformanceRunner:
@@ -170,6 +178,8 @@ class ConformanceRunner:
         baseline: frozenset[str] = frozenset(),
         max_failures: int = 10,
         fail_fast: bool = False,
+        adapter_command: str | None = None,
+        timeout: float = 30.0,
         progress: Callable[[ConformanceReport], None] | None = None,
     ) -> None:
         unknown = [check for check in checks if check not in CHECKS]
@@ -183,6 +193,8 @@ class ConformanceRunner:
         self.baseline = baseline
         self.max_failures = max_failures
         self.fail_fast = fail_fast
+        self.adapter_command = adapter_command
+        self.timeout = timeout
         self.progress = progress
 
     def run(self) -> ConformanceReport:
@@ -229,6 +241,8 @@ class ConformanceRunner:
                 progress=self.progress,
                 shrink_grace=max(5.0, share / 4),
                 fail_fast=self.fail_fast,
+                adapter_command=self.adapter_command,
+                timeout=self.timeout,
             )
             try:
                 _check(check)(context)

@@ -731,6 +731,14 @@ def _judge_crash_state(mode: str, got: str, history: History, *, power_loss: boo
     return f"{mode}: {_not_allowed(got, history, allowed)}"
 
 
+def judge_crash_state(mode: str, got: str, history: History, *, power_loss: bool, ordered: bool) -> str | None:
+    """Whether ``mode`` may recover ``got`` from a crash image (None) or why
+    not: an acknowledged prefix for point_in_time and strict, and for skip
+    after an out-of-order power loss, no record never written and none of the
+    acknowledged ones lost."""
+    return _judge_crash_state(mode, got, history, power_loss=power_loss, ordered=ordered)
+
+
 def _judge_hostile_state(
     image: Image, got: str, report: RecoveryReport, history: History, untampered: str | None, same_mode: str | None
 ) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-CHECKS: Final = ("live", "reader", "writer", "continuation")
+CHECKS: Final = ("live", "reader", "writer", "continuation", "crash")
 VERDICTS: Final = ("pass", "fail", "adapter_failure", "nothing_checked")
 
 
