@@ -29,10 +29,18 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fault_injection import SimulatedDisk, materialize, power_loss_image, process_crash_image, random_choices
+from fault_injection import (
+    SimulatedDisk,
+    enumerate_choices,
+    materialize,
+    power_loss_image,
+    process_crash_image,
+    random_choices,
+)
 from mrecordlog.interchange import Operation, PersistOp, ReopenOp, operation_to_json, pack_wal_image
 from mrecordlog.model import Model
 from mrecordlog.oracle.checks._images import fit_workload
@@ -47,6 +55,8 @@ from mrecordlog.oracle.workloads import generate_workload
 
 NEEDED_OPS: Final = ("create_queue", "append", "persist")
 POWER_LOSSES_PER_POINT: Final = 2
+# Up to this many pending operations, a crash point's power losses are enumerated.
+EXHAUSTIVE_PENDING: Final = 3
 MAX_IMAGES_PER_CASE: Final = 120
 
 
@@ -98,7 +108,9 @@ def run_crash_check(context: CheckContext) -> None:
         case = trace_case(context, operations, workload.file_num_bytes, workload.checksum)
         if case is None:
             continue
-        judge_traced_case(context, case, rng)
+        seed = rng.getrandbits(32)
+        shrink = shrinker(context, operations, workload.file_num_bytes, workload.checksum, seed)
+        judge_traced_case(context, case, random.Random(seed), shrink)
         context.tick()
     seconds = time.perf_counter() - images_started
     stats = context.stats
@@ -166,11 +178,14 @@ def crash_images(case: TracedCase, rng: random.Random) -> list[CrashImage]:
         pending = disk.pending()
         if not pending:
             return
-        for _ in range(POWER_LOSSES_PER_POINT):
-            choices = random_choices(pending, rng, tear_probability=0.2)
-            images.append(
-                CrashImage("power_loss", power_loss_image(disk, choices), in_order(choices), position, current[0])
-            )
+        if len(pending) <= EXHAUSTIVE_PENDING:
+            # Few unsynced operations: every keep/drop combination of them.
+            every = enumerate_choices(pending, max_images=2 ** len(pending), tear_variants=False)
+        else:
+            every = (random_choices(pending, rng, tear_probability=0.2) for _ in range(POWER_LOSSES_PER_POINT))
+        for choices in every:
+            image = power_loss_image(disk, choices)
+            images.append(CrashImage("power_loss", image, in_order(choices), position, current[0]))
         torn = torn_choices(disk, rng)
         if torn is not None:
             images.append(CrashImage("power_loss", power_loss_image(disk, torn), in_order(torn), position, current[0]))
@@ -207,27 +222,99 @@ def history_at(case: TracedCase, position: ProtocolPosition) -> History:
     return history
 
 
-def judge_traced_case(context: CheckContext, case: TracedCase, rng: random.Random) -> None:
+Judged = tuple["CrashImage", str, Any, "tuple[str, str] | None"]
+Shrinker = Callable[[], tuple[str, dict[str, Any]]]
+
+
+def judged_images(context: CheckContext, case: TracedCase, rng: random.Random) -> Iterator[Judged]:
+    """Each crash image of the case, materialized, recovered by the adapter
+    and judged: (image, its directory, the adapter's answer, the failure
+    class and message or None)."""
     mode = context.capabilities.recovery
     answers_by_image: dict[str, Any] = {}
     log_path = "/" + os.path.relpath(case.log_dir, case.root)
     for crash in crash_images(case, rng):
-        if not context.time_left():
-            return
         directory = context.fresh_directory("image")
-        materialize(crash.image, directory, root=log_path) if crash.image.is_dir(log_path) else os.makedirs(directory)
+        if crash.image.is_dir(log_path):
+            materialize(crash.image, directory, root=log_path)
+        else:
+            os.makedirs(directory)
         key = _digest(directory)
         got = answers_by_image.get(key)
         if got is None:
             got = _open_and_read(context, directory, case.file_num_bytes)
             answers_by_image[key] = got
-        history = history_at(case, crash.position)
-        failure = _judge(mode, crash, got, history)
+        yield crash, directory, got, _judge(mode, crash, got, history_at(case, crash.position))
+
+
+def judge_traced_case(
+    context: CheckContext,
+    case: TracedCase,
+    rng: random.Random,
+    shrink: Callable[[str, tuple[str, dict[str, Any]]], Shrinker],
+) -> None:
+    mode = context.capabilities.recovery
+    for crash, directory, got, failure in judged_images(context, case, rng):
+        if not context.time_left():
+            return
         if failure is None:
             context.passed()
             continue
         failure_class, message = failure
-        context.failed(failure_class, message, _reproducer(case, crash, directory, mode, got, message))
+        first = (message, _reproducer(case, crash, directory, mode, got, message))
+        context.failed(failure_class, message, shrink(failure_class, first))
+
+
+def shrinker(
+    context: CheckContext, operations: list[Operation], file_num_bytes: int, checksum: str, seed: int
+) -> Callable[[str, tuple[str, dict[str, Any]]], Shrinker]:
+    """For a failure class, a function that removes operations (chunks
+    halving down to single ones) while a traced run of the rest still has a
+    crash image failing with that class; the last such image is kept."""
+
+    def for_class(failure_class: str, first: tuple[str, dict[str, Any]]) -> Shrinker:
+        def shrink() -> tuple[str, dict[str, Any]]:
+            best = first
+            remaining = list(operations)
+            chunk = max(len(remaining) // 2, 1)
+            while context.shrink_time_left():
+                removed = False
+                start = 0
+                while start < len(remaining) and context.shrink_time_left():
+                    candidate = remaining[:start] + remaining[start + chunk :]
+                    found = _first_failure(context, candidate, file_num_bytes, checksum, seed, failure_class)
+                    if found is not None:
+                        remaining, best, removed = candidate, found, True
+                    else:
+                        start += chunk
+                if chunk == 1 and not removed:
+                    break
+                chunk = max(chunk // 2, 1)
+            return best
+
+        return shrink
+
+    return for_class
+
+
+def _first_failure(
+    context: CheckContext,
+    operations: list[Operation],
+    file_num_bytes: int,
+    checksum: str,
+    seed: int,
+    failure_class: str,
+) -> tuple[str, dict[str, Any]] | None:
+    case = trace_case(context, operations, file_num_bytes, checksum)
+    if case is None:
+        return None
+    mode = context.capabilities.recovery
+    for crash, directory, got, failure in judged_images(context, case, random.Random(seed)):
+        if failure is not None and failure[0] == failure_class:
+            return failure[1], _reproducer(case, crash, directory, mode, got, failure[1])
+        if not context.shrink_time_left():
+            return None
+    return None
 
 
 def _judge(mode: str, crash: CrashImage, got: Any, history: History) -> tuple[str, str] | None:
