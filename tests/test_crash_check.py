@@ -77,3 +77,12 @@ def test_without_an_adapter_command_the_crash_check_is_unavailable_never_passed(
     assert report.checks["crash"].run == 0
     assert any(note.startswith("crash check unavailable:") for note in report.notes)
     assert report.verdict == "nothing_checked"
+
+
+@needs_strace
+def test_the_05_emulation_fails_the_crash_check_only_by_its_short_file_handling(tmp_path: Path) -> None:
+    """A crash before a new file is preallocated leaves it empty: 0.5 refuses
+    to open a log whose first file is empty (short_files); nothing else."""
+    report = _crash_run(f"{sys.executable} {HERE / 'mrecordlog05_adapter.py'}", tmp_path, 10.0)
+    text = "\n".join(report.lines())
+    assert {failure.failure_class for failure in report.failures} == {"short_files"}, text

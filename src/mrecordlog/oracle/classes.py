@@ -119,7 +119,7 @@ FAILURE_CLASSES: Final = {
         ),
         FailureClass(
             "short_files",
-            ("reader", "continuation"),
+            ("reader", "continuation", "crash"),
             "an incomplete last block of a file is ignored and a 0-byte first file is refused with IoError "
             "(mrecordlog 0.5)",
         ),
