@@ -86,3 +86,30 @@ def test_the_05_emulation_fails_the_crash_check_only_by_its_short_file_handling(
     report = _crash_run(f"{sys.executable} {HERE / 'mrecordlog05_adapter.py'}", tmp_path, 10.0)
     text = "\n".join(report.lines())
     assert {failure.failure_class for failure in report.failures} == {"short_files"}, text
+
+
+LINKS_ITS_FILES = """\
+import json, os, sys
+from mrecordlog.adapter import reference_session
+session = reference_session()
+for line in sys.stdin:
+    request = json.loads(line)
+    answer = session.handle(request)
+    if request.get("op") == "open" and answer.get("ok"):
+        wal = os.path.join(request["dir"], "wal-00000000000000000000")
+        if not os.path.exists(wal + ".link"):
+            os.link(wal, wal + ".link")
+    print(json.dumps(answer), flush=True)
+"""
+
+
+@needs_strace
+def test_what_the_model_cannot_follow_is_reported_and_not_judged(tmp_path: Path) -> None:
+    script = tmp_path / "links.py"
+    script.write_text(LINKS_ITS_FILES, encoding="utf-8")
+    report = _crash_run(f"{sys.executable} {script}", tmp_path / "work", 4.0)
+    text = "\n".join(report.lines())
+    assert report.checks["crash"].unsupported > 0, text
+    assert report.checks["crash"].passed == 0, text
+    assert any("cannot follow: link " in note for note in report.notes), text
+    assert report.verdict == "nothing_checked", text
