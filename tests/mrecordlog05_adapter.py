@@ -126,14 +126,14 @@ def gc_record_order(patches: _Patches) -> None:
     """A GC pass writes its position records in hash order (``hash_order``).
 
     Every GC pass (truncate, delete_queue, open) goes through
-    ``MultiRecordLog._collect_garbage``, which writes one record per pair of
-    ``empty_after`` in the order given: reordering that argument is enough."""
+    ``MultiRecordLog._collect_garbage``, which writes one record per pair that
+    ``empty_after()`` lists, in that order: reordering them is enough."""
     original = MultiRecordLog._collect_garbage
 
     def collect_garbage(
-        self: MultiRecordLog, live_after: Mapping[int, int], empty_after: Sequence[tuple[str, int]]
+        self: MultiRecordLog, live_after: Mapping[int, int], empty_after: Callable[[], Sequence[tuple[str, int]]]
     ) -> int:
-        return original(self, live_after, hash_order(empty_after))
+        return original(self, live_after, lambda: hash_order(empty_after()))
 
     patches.set(MultiRecordLog, "_collect_garbage", collect_garbage)
 

@@ -31,6 +31,7 @@ from mrecordlog import (
     Record,
     StorageError,
 )
+from mrecordlog._queues import Queues
 from tests.storage_doubles import Call, CallLog, RecordingStorage
 
 MAX_U64 = 2**64 - 1
@@ -266,6 +267,37 @@ def test_gc_writes_position_records_of_empty_queues_in_name_order(tmp_path: Path
         names.append((record[0], record[11 : 11 + name_length].decode()))
         cursor += 7 + length
     assert names == [(2, "alpha"), (2, "mid"), (2, "zeta")]
+
+
+def test_a_call_that_collects_no_file_never_lists_the_empty_queues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Truncates and deletes cost nothing per other queue unless a GC pass
+    actually collects a file (else many queues make them quadratic)."""
+    listed: list[int] = []
+    original = Queues.empty_queues
+
+    def empty_queues(self: Queues) -> list[tuple[str, int]]:
+        listed.append(1)
+        return original(self)
+
+    with MultiRecordLog.open(tmp_path, file_num_bytes=SMALL) as log:
+        for number in range(50):
+            log.create_queue(f"q{number}")
+            log.append_record(f"q{number}", b"x")
+        monkeypatch.setattr(Queues, "empty_queues", empty_queues)
+        for number in range(40):
+            log.truncate(f"q{number}", 0)
+        for number in range(40, 45):
+            log.delete_queue(f"q{number}")
+        log.append_record("q49", bytes(70000))  # rolls into the next files
+        for number in range(45, 49):
+            log.truncate(f"q{number}", 0)
+        assert 0 in log.wal_file_numbers()
+        assert listed == []
+        log.truncate("q49", 1)  # nothing live is left in the first files: GC collects them
+        assert 0 not in log.wal_file_numbers()
+        assert listed == [1]
 
 
 # -- reads -------------------------------------------------------------------

@@ -105,8 +105,8 @@ def _padding_written_when_exactly_seven_bytes_are_left(mp: pytest.MonkeyPatch) -
 def _no_position_records_before_gc(mp: pytest.MonkeyPatch) -> None:
     original = MultiRecordLog._collect_garbage
 
-    def collect(self: MultiRecordLog, live_after: Any, empty_after: Sequence[tuple[str, int]]) -> int:
-        return original(self, live_after, [])
+    def collect(self: MultiRecordLog, live_after: Any, empty_after: Callable[[], Sequence[tuple[str, int]]]) -> int:
+        return original(self, live_after, list)
 
     mp.setattr(MultiRecordLog, "_collect_garbage", collect)
 

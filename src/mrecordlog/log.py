@@ -252,7 +252,7 @@ class MultiRecordLog:
             lock=lock,
         )
         try:
-            log._collect_garbage(log._queues.file_live_counts_after(()), log._queues.empty_queues())
+            log._collect_garbage(log._queues.file_live_counts_after(()), log._queues.empty_queues)
         except BaseException:
             writer.close()
             raise
@@ -348,7 +348,9 @@ class MultiRecordLog:
         next_position = self._queues.next_position(queue)
         releases = self._queue_releases(queue)
         live_after = self._queues.file_live_counts_after(releases)
-        empty_after = [(name, nxt) for name, nxt in self._queues.empty_queues() if name != queue]
+
+        def empty_after() -> list[tuple[str, int]]:
+            return [(name, nxt) for name, nxt in self._queues.empty_queues() if name != queue]
 
         def write() -> int:
             written = self._write(encode_record(DeleteQueueRecord(queue, next_position)))
@@ -441,11 +443,13 @@ class MultiRecordLog:
         self._require(queue)
         plan = self._queues.plan_truncate(queue, position)
         live_after = self._queues.file_live_counts_after(plan.file_releases)
-        empty_after = self._queues.empty_queues()
-        if self._queues.num_records(queue) == plan.evicted_records:
-            empty_after = sorted(
-                [(name, nxt) for name, nxt in empty_after if name != queue] + [(queue, plan.new_next_position)]
-            )
+        becomes_empty = self._queues.num_records(queue) == plan.evicted_records
+
+        def empty_after() -> list[tuple[str, int]]:
+            empty = self._queues.empty_queues()
+            if not becomes_empty:
+                return empty
+            return sorted([(name, nxt) for name, nxt in empty if name != queue] + [(queue, plan.new_next_position)])
 
         def write() -> int:
             written = self._write(encode_record(TruncateRecord(queue, position)))
@@ -589,7 +593,9 @@ class MultiRecordLog:
         else:
             self._storage.remove_file(os.path.join(self._directory, wal_file_name(file_number)))
 
-    def _collect_garbage(self, live_after: Mapping[int, int], empty_after: Sequence[tuple[str, int]]) -> int:
+    def _collect_garbage(
+        self, live_after: Mapping[int, int], empty_after: Callable[[], Sequence[tuple[str, int]]]
+    ) -> int:
         """Delete leading files without live records; returns bytes written.
 
         Before deleting, it writes a position record for every empty queue
@@ -606,7 +612,9 @@ class MultiRecordLog:
 
         if not writer.collectable_files(is_live):
             return 0
-        records = [encode_record(RecordPositionRecord(name, next_position)) for name, next_position in empty_after]
+        # Only now, with a file to collect, are the empty queues listed: a call
+        # that collects nothing costs nothing per queue.
+        records = [encode_record(RecordPositionRecord(name, next_position)) for name, next_position in empty_after()]
         if not writer.fits(sum(max_framed_num_bytes(len(record)) for record in records)):
             # At the last file name: collecting is only an economy, so the pass
             # is skipped rather than refusing the operation (or the open).
