@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""The project's two commands, needing nothing but Python 3.11+ and pip.
+"""The project's commands, needing nothing but Python 3.11+ and pip.
 
     python3 tasks.py crashcheck   the main job: the crash-consistency campaign (seed 0, 60 s)
     python3 tasks.py test         every check: mypy --strict, ruff check, ruff format --check, pytest
@@ -8,6 +7,11 @@ Each creates or updates the local virtual environment ``.venv`` first (it
 reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
 ``mrecordlog crashcheck`` (e.g. ``--budget 300 --seed 7``), or to pytest
 (which runs on every core; ``-n 0`` runs it in one process).
+
+    python3 tasks.py bench        the benchmarks: the log, the machine's ceilings, sqlite3 and lmdb
+
+``bench`` runs ``python -m bench.run`` in ``.venv`` (``--quick`` for small
+sizes and one run, ``--json FILE`` for the figures as JSON; see bench/run.py).
 
     python3 tasks.py wheelcheck   the installed package: wheel, fresh venv, every command and module
 
@@ -67,7 +71,17 @@ def ensure_environment() -> None:
 # The source directory of each importable package the wheel must ship.
 PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
 # Not part of the source: never copied into the build directory.
-NOT_SOURCE = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+NOT_SOURCE = {
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    ".bench-tmp",
+}
 # Environment variables that could make the fresh environment see the source tree.
 LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "MYPYPATH", "VIRTUAL_ENV")
 
@@ -344,7 +358,7 @@ def wheelcheck() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck"):
+    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "bench"):
         print(__doc__)
         sys.exit(2)
     if argv[0] == "wheelcheck":
@@ -355,7 +369,10 @@ def main(argv: list[str]) -> None:
     if task == "crashcheck":
         run(BIN / "mrecordlog", "crashcheck", "--seed", "0", "--budget", "60", *rest)
         return
-    run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests")
+    if task == "bench":
+        run(PYTHON, "-m", "bench.run", *rest)
+        return
+    run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench")
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
     # On every core unless the caller chose (-n 0 runs in this process).

@@ -29,7 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
 CONSOLE_SCRIPTS = {"mrecordlog": "mrecordlog.cli:main"}
 # Not part of the source: never copied into the build directory.
-SKIPPED_AT_ROOT = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+SKIPPED_AT_ROOT = {
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    ".bench-tmp",
+}
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
