@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The project's commands, needing nothing but Python 3.11+ and pip.
 
     python3 tasks.py crashcheck   the main job: the crash-consistency campaign (seed 0, 60 s)
