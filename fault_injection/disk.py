@@ -280,6 +280,7 @@ class SimulatedDisk:
     file's fsync, ``"sync_dir"``, ``"write_at"``, ...). ``fault_plan`` may be
     replaced at any time. ``lost_on_power_loss`` holds the writes and resizes
     whose pages a failed fsync dropped: still visible, never durable.
+    ``faults_injected`` counts the errors the fault plan raised.
     """
 
     def __init__(self, fault_plan: FaultPlan | None = None) -> None:
@@ -291,6 +292,9 @@ class SimulatedDisk:
         self.call_count = 0
         self.calls_by_kind: Counter[str] = Counter()
         self.lost_on_power_loss: list[DataOp] = []
+        # Errors the fault plan raised so far: a harness tells an injected
+        # failure from one the code under test caused itself.
+        self.faults_injected = 0
         self._directories: dict[str, Directory] = {ROOT: Directory()}
         self._inodes: dict[int, Inode] = {}
         self._pending: list[PendingOp] = []
@@ -567,6 +571,7 @@ class SimulatedDisk:
         self.call_count += 1
         self.calls_by_kind[kind] += 1
         if self.fault_plan.fail_at_call == self.call_count:
+            self.faults_injected += 1
             raise _error(operation, path, errno.EIO, "injected I/O error", offset)
 
     def _take_seq(self) -> int:
@@ -616,6 +621,7 @@ class SimulatedDisk:
             return
         used = sum(len(self._inodes[number].visible) for number in linked)
         if used + growth > capacity:
+            self.faults_injected += 1
             raise _error(operation, path, errno.ENOSPC, "no space left on device", offset)
 
     def _write(self, inode: Inode, path: str, offset: int, data: bytes) -> None:
@@ -646,6 +652,7 @@ class SimulatedDisk:
             # longer pending, never reach the disk, and reads still see them.
             self.lost_on_power_loss.extend(ops)
             inode.drop_pending()
+            self.faults_injected += 1
             raise _error("fsync", path, errno.EIO, "injected writeback error")
         inode.make_durable(ops)
 

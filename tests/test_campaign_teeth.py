@@ -97,6 +97,26 @@ def _discarded_bytes_read_in_one_piece(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(quarantine_module, "nonzero_chunks", chunks)
 
 
+def _refusal_at_the_last_file_name_fail_stops(mp: pytest.MonkeyPatch) -> None:
+    """Seed 62's first half as it was: any exception of a mutation fail-stops
+    the log, the refusal to roll past the last file name included."""
+
+    def mutating(self: MultiRecordLog, action: Callable[[], int | None]) -> int:
+        try:
+            return action() or 0
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    mp.setattr(MultiRecordLog, "_mutating", mutating)
+
+
+def _fail_stopped_close_returns_as_if_persisted(mp: pytest.MonkeyPatch) -> None:
+    """Seed 62's second half as it was: closing a fail-stopped log drops what
+    it would have flushed and returns normally."""
+    mp.setattr(WalWriter, "unpersisted", lambda self, upto, *, fsync: None)
+
+
 # -- the campaigns, one kind at a time ------------------------------------------------
 
 
@@ -162,6 +182,12 @@ HUNTS: dict[str, Hunt] = {
     ),
     "class 8, crash campaign: strict refuses a torn multi-block record": Hunt(
         _strict_scans_from_the_torn_records_first_frame, "crash:multiblock", "process_crash", 3000
+    ),
+    "seed 62, crash campaign: a refusal at the last file name fail-stops the log": Hunt(
+        _refusal_at_the_last_file_name_fail_stops, "crash:high_file_numbers", "behaviour", 3000
+    ),
+    "seed 62, crash campaign: a fail-stopped close acknowledges what it dropped": Hunt(
+        _fail_stopped_close_returns_as_if_persisted, "crash:plain", "io_error", 30000
     ),
     "class 10, fuzz: a sparse byte gigabytes out": Hunt(_discarded_bytes_read_in_one_piece, fuzz.SPARSE, "memory", 2),
 }

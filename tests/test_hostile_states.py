@@ -21,6 +21,7 @@ import pytest
 
 from mrecordlog import (
     CorruptionError,
+    DoNothing,
     FileNumbersExhausted,
     MultiRecordLog,
     PersistAction,
@@ -135,6 +136,24 @@ def test_a_log_at_the_last_file_number_refuses_the_append_that_would_roll_and_ke
     assert sorted(os.listdir(tmp_path)) == [_name(MAX_FILE)]
     with MultiRecordLog.open(tmp_path) as log:
         assert _records(log) == [(0, b"a" * 20000)]
+
+
+def test_a_refusal_at_the_last_file_name_leaves_the_log_usable_and_its_buffered_calls_persisted(
+    tmp_path: Path,
+) -> None:
+    # Seed 62 of the crash campaign: the refusal fail-stopped the log, and the
+    # close after it dropped the calls still buffered under DoNothing.
+    (tmp_path / _name(MAX_FILE)).write_bytes(bytes(BLOCK))
+    with MultiRecordLog.open(tmp_path, persist_policy=DoNothing()) as log:
+        log.create_queue("q")
+        log.append_record("q", b"a" * 20000)
+        log.truncate("q", 0)
+        with pytest.raises(FileNumbersExhausted):
+            log.append_record("q", b"b" * 20000)
+        assert log.failed is None
+        assert log.append_record("q", b"small").last_position == 1
+    with MultiRecordLog.open(tmp_path) as log:
+        assert _records(log) == [(1, b"small")]
 
 
 def test_a_record_that_would_roll_twice_past_the_last_file_number_is_refused_before_writing(tmp_path: Path) -> None:

@@ -465,6 +465,71 @@ def test_an_io_error_during_append_changes_nothing_and_stops_the_log(tmp_path: P
         assert _records(reopened, "q") == [(0, b"kept")]
 
 
+def test_closing_a_fail_stopped_log_raises_when_returned_calls_were_never_written(tmp_path: Path) -> None:
+    calls = CallLog()
+    log = MultiRecordLog.open(tmp_path, storage=RecordingStorage(OsStorage(), calls), persist_policy=DoNothing())
+    log.create_queue("q")  # flushed and synced: 19 bytes
+    log.append_record("q", b"returned")  # buffered only
+    calls.fail_when = lambda call: call.operation == "write"
+    with pytest.raises(StorageError):
+        log.persist("flush")
+    with pytest.raises(LogFailed) as raised:
+        log.close()
+    assert raised.value.unpersisted is not None
+    assert "wal-00000000000000000000" in raised.value.unpersisted
+    assert "bytes 19.." in raised.value.unpersisted
+    assert isinstance(raised.value.cause, StorageError)
+    assert log.closed
+    log.close()  # a second close is harmless
+    with MultiRecordLog.open(tmp_path) as reopened:  # the files and the lock were released
+        assert _records(reopened, "q") == []
+
+
+def test_closing_a_fail_stopped_log_raises_when_returned_calls_were_never_fsynced(tmp_path: Path) -> None:
+    calls = CallLog()
+    policy = Always(PersistAction.FLUSH_AND_FSYNC)
+    log = MultiRecordLog.open(tmp_path, storage=RecordingStorage(OsStorage(), calls), persist_policy=policy)
+    log.create_queue("q")
+    calls.fail_when = lambda call: call.operation == "sync"
+    with pytest.raises(StorageError):
+        log.append_record("q", b"flushed, fsync failed")
+    with pytest.raises(LogFailed):
+        log.persist()
+    log.close()  # the failed call's own bytes are not a returned call's: nothing to report
+
+    calls = CallLog()
+    log = MultiRecordLog.open(
+        tmp_path,
+        storage=RecordingStorage(OsStorage(), calls),
+        persist_policy=OnDelay(3600, PersistAction.FLUSH_AND_FSYNC),
+    )
+    log.append_record("q", b"returned")  # flushed by nobody yet
+    log.persist("flush")  # written, not fsynced
+    calls.fail_when = lambda call: call.operation == "sync"
+    with pytest.raises(StorageError):
+        log.create_queue("r")
+    with pytest.raises(LogFailed) as raised:
+        log.close()
+    assert raised.value.unpersisted is not None
+    assert "never fsynced" in raised.value.unpersisted
+
+
+def test_a_with_block_that_raised_keeps_its_exception_when_close_reports_lost_bytes(tmp_path: Path) -> None:
+    calls = CallLog()
+    log = MultiRecordLog.open(tmp_path, storage=RecordingStorage(OsStorage(), calls), persist_policy=DoNothing())
+
+    def block() -> None:
+        with log:
+            log.create_queue("q")
+            log.append_record("q", b"returned")
+            calls.fail_when = lambda call: call.operation == "write"
+            log.persist("flush")
+
+    with pytest.raises(StorageError):  # not the LogFailed of the close
+        block()
+    assert log.closed
+
+
 def test_a_failed_fsync_is_not_retried_as_success(tmp_path: Path) -> None:
     calls = CallLog()
     log = MultiRecordLog.open(tmp_path, storage=RecordingStorage(OsStorage(), calls))

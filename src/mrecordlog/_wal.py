@@ -337,6 +337,9 @@ class WalWriter:
         self._buffer = bytearray()
         self._buffer_offset = offset  # file offset of the buffer's first byte
         self._unsynced_files: set[int] = set()
+        # (file, offset) before which every byte is fsynced (as far as this
+        # writer knows: what it found at open counts as persisted).
+        self.synced_upto = (current_file, offset)
 
     def _path(self, file_number: int) -> str:
         return os.path.join(self._directory, wal_file_name(file_number))
@@ -393,6 +396,19 @@ class WalWriter:
             else:
                 sync_file(self._storage, self._path(file_number))
         self._unsynced_files.clear()
+        self.synced_upto = (self.current_file, self.offset)
+
+    def unpersisted(self, upto: tuple[int, int], *, fsync: bool) -> str | None:
+        """Which bytes before ``upto`` (a file number and offset) a flush
+        (and, with ``fsync``, a sync) would still have to persist, named by
+        file and offset; None if none."""
+        flushed_upto = (self.current_file, self._buffer_offset)
+        if flushed_upto < upto:  # a flush writes the whole buffer or nothing: it is in one file
+            return f"bytes {self._buffer_offset}..{upto[1]} of {wal_file_name(self.current_file)} (never written)"
+        if fsync and self.synced_upto < upto:
+            file_number, offset = self.synced_upto
+            return f"writes to {wal_file_name(file_number)} from offset {offset} on (never fsynced)"
+        return None
 
     def _roll(self) -> None:
         self.flush()
@@ -401,6 +417,8 @@ class WalWriter:
             # mrecordlog 0.5 fsyncs a finished file when it moves on.
             self._handle.sync()
             self._unsynced_files.discard(self.current_file)
+        if not self._unsynced_files:
+            self.synced_upto = (self.current_file, self.offset)
         self._handle.close()
         self._handle = None
         # Recovery removed every file after the resume point, so the next file

@@ -182,9 +182,18 @@ class LogFailed(MRecordLogError):
 
     kind = "FailStop"
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"the log stopped accepting writes after an earlier failure ({cause}); reopen it")
+    def __init__(self, cause: BaseException, *, unpersisted: str | None = None) -> None:
+        if unpersisted is None:
+            message = f"the log stopped accepting writes after an earlier failure ({cause}); reopen it"
+        else:
+            message = (
+                f"closed without persisting {unpersisted}: the log had stopped accepting writes after an "
+                f"earlier failure ({cause}); reopen it to recover what the disk holds"
+            )
+        super().__init__(message)
         self.cause = cause
+        # What a ``close`` of the fail-stopped log could not persist, or None.
+        self.unpersisted = unpersisted
 
 
 class QueueModifiedDuringIteration(MRecordLogError, RuntimeError):
@@ -233,7 +242,7 @@ class UnexpectedEntry(MRecordLogError):
 
 class FileNumbersExhausted(MRecordLogError):
     """An append would need a WAL file after ``wal-18446744073709551615``, the
-    last name the format has; nothing was written."""
+    last name the format has; nothing was written, and the log stays usable."""
 
     kind = "FileNumbersExhausted"
 

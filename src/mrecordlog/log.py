@@ -10,6 +10,7 @@ mutation raises ``LogFailed`` until the log is reopened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import weakref
@@ -42,6 +43,7 @@ from mrecordlog._wal import (
 )
 from mrecordlog.errors import (
     ChecksumProfileMismatch,
+    FileNumbersExhausted,
     FileSizeMismatch,
     LogClosed,
     LogFailed,
@@ -133,6 +135,9 @@ class MultiRecordLog:
             number for number in (parse_wal_file_name(d.file) for d in recovery_report.damages) if number is not None
         }
         self._failure: BaseException | None = None
+        # Where the bytes of the calls that returned before the failure end
+        # (file number, offset); None for a forked child's copy.
+        self._failed_at: tuple[int, int] | None = None
         self._closed = False
         _OPEN_LOGS.add(self)
 
@@ -261,19 +266,29 @@ class MultiRecordLog:
     def close(self) -> None:
         """Flush (and fsync if the policy's action does) and release the files.
 
-        Closing a fail-stopped log writes nothing. Closing twice is harmless.
+        Closing a fail-stopped log writes nothing: it releases the files, then
+        raises ``LogFailed`` (its ``unpersisted`` names the file and offset) if
+        the flush (or fsync) it skipped had something to persist, since calls
+        that returned may then be lost. Closing twice is harmless.
         """
         if self._closed:
             return
+        failure = self._failure
+        skipped: str | None = None
         try:
-            if self._failure is None:
+            if failure is None:
                 self._persist(self._policy.action)
+            elif self._failed_at is not None:  # (a forked child's buffer is its parent's to write)
+                fsync = self._policy.action is PersistAction.FLUSH_AND_FSYNC
+                skipped = self._writer.unpersisted(self._failed_at, fsync=fsync)
         finally:
             self._closed = True
             try:
                 self._writer.close()
             finally:
                 self._lock.release()
+        if failure is not None and skipped is not None:
+            raise LogFailed(failure, unpersisted=skipped)
 
     def __enter__(self) -> MultiRecordLog:
         return self
@@ -284,7 +299,13 @@ class MultiRecordLog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # The block's own exception is the one to see: a close that finds
+        # nothing persisted after it must not replace it.
+        with contextlib.suppress(LogFailed):
+            self.close()
 
     # -- properties ----------------------------------------------------------
 
@@ -551,11 +572,21 @@ class MultiRecordLog:
             raise MissingQueue(queue)
 
     def _mutating(self, action: Callable[[], int | None]) -> int:
-        """Run the disk part of a mutation; any exception fail-stops the log."""
+        """Run the disk part of a mutation; any exception fail-stops the log,
+        except a refusal at the last file name raised before a byte was
+        appended: the call then changed nothing, in memory or on disk."""
+        writer = self._writer
+        start = (writer.current_file, writer.offset)
         try:
             return action() or 0
+        except FileNumbersExhausted as refusal:
+            if (writer.current_file, writer.offset) != start:
+                self._failure, self._failed_at = refusal, start
+            raise
         except BaseException as exc:
-            self._failure = exc
+            # Where the bytes of the calls that returned end: what close
+            # must report if they never reached the file (or an fsync).
+            self._failure, self._failed_at = exc, start
             raise
 
     def _write(self, record: bytes) -> int:

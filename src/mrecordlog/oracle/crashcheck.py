@@ -46,6 +46,7 @@ again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 import random
@@ -1119,7 +1120,11 @@ CaptureHook = Callable[[SimulatedDisk, History, int], None]
 
 
 def run_workload(
-    workload: Workload, capture: CaptureHook, *, check_answers: bool = True
+    workload: Workload,
+    capture: CaptureHook,
+    *,
+    check_answers: bool = True,
+    on_armed: Callable[[SimulatedDisk], None] | None = None,
 ) -> tuple[SimulatedDisk, History]:
     """Run a workload; call ``capture(disk, history, point)`` before every mutating
     storage call (``point`` counts them from 0) and once at the end."""
@@ -1144,6 +1149,8 @@ def run_workload(
         LOG_DIR, storage=disk, persist_policy=policy, file_num_bytes=workload.file_num_bytes, checksum=workload.checksum
     )
     _arm_fault(disk, workload)
+    if on_armed is not None:
+        on_armed(disk)
     flushes = workload.policy != "do_nothing"
     fsyncs = workload.policy == "always_fsync"
     try:
@@ -1152,18 +1159,30 @@ def run_workload(
             removals = disk.calls_by_kind["remove_file"]
             try:
                 execute(log, operation)
-            except (LogFailed, StorageError):
+            except (LogFailed, StorageError) as exc:
+                if check_answers and not disk.faults_injected:
+                    raise AssertionError(
+                        f"{operation_to_json(operation)['op']}: the log failed though no fault was injected: {exc}"
+                    ) from exc
                 # A failed call changes nothing in memory, whatever reached the disk.
                 _check_memory_unchanged(log, history, operation, check_answers)
+                succeeded = history.issued
                 history.settle(applied=False)  # maybe on disk, never acknowledged
                 history.fault_struck = True
+                _close_failed_log(log, history, succeeded, fsyncs=fsyncs)
                 break
             except MRecordLogError as exc:
                 if check_answers and expected.get("error") != exc.kind:
                     if expected["ok"] and _at_last_file_name(log, exc):
                         # The log cannot roll past the last file name: a
-                        # refused operation, acknowledged by nobody.
+                        # refused operation, acknowledged by nobody, that
+                        # leaves the log as usable as before.
                         _check_memory_unchanged(log, history, operation, check_answers)
+                        if log.failed is not None:
+                            raise AssertionError(
+                                f"{operation_to_json(operation)['op']}: refused at the last file name "
+                                f"({exc}), and the refusal fail-stopped the log"
+                            ) from exc
                         history.refuse()
                         continue
                     raise AssertionError(
@@ -1190,16 +1209,59 @@ def run_workload(
             else:
                 history.acknowledge(process=True, power=fsyncs)
     finally:
-        if not log.closed:  # a fail-stopped log: release its files without writing
-            log.close()
+        if not log.closed:  # an exception escaped: release the files
+            with contextlib.suppress(MRecordLogError):
+                log.close()
         capture(disk, history, point)
         disk.before_call = None
     return disk, history
 
 
+def _close_failed_log(log: MultiRecordLog, history: History, succeeded: int, *, fsyncs: bool) -> None:
+    """Close a log an injected fault fail-stopped, as its user would.
+
+    ``close`` persists per the policy's action; on a fail-stopped log it can
+    persist nothing, so returning normally promises that nothing it would have
+    persisted is missing: every operation that succeeded before the failure
+    is then acknowledged, as a normal close acknowledges them (the failed one
+    is not: its effect on disk is unknown)."""
+    try:
+        log.close()
+    except (LogFailed, StorageError):
+        return
+    history.acked_process = max(history.acked_process, succeeded)
+    if fsyncs:
+        history.acked_power = max(history.acked_power, succeeded)
+
+
 def _check_memory_unchanged(log: MultiRecordLog, history: History, operation: Operation, check: bool) -> None:
     if check and log.state().to_canonical_json() != history.states[-1]:
         raise AssertionError(f"{operation_to_json(operation)['op']} failed but changed the log's memory")
+
+
+def aim_fault(workload: Workload) -> Workload:
+    """The workload with its I/O error or fsync error placed on a storage call
+    it really makes: a call index drawn (from the workload's seed) among the
+    calls of a fault-free run after the open, or among its fsyncs.
+
+    A fixed range would leave most faults past the end of short or quiet
+    workloads (a ``do_nothing`` log makes few calls), so the failures of a
+    flush carrying earlier operations' bytes would hardly ever be tried.
+    Deterministic, so aiming an aimed workload changes nothing."""
+    if workload.fault not in ("io_error", "fsync_eio"):
+        return workload
+    armed: list[tuple[int, int]] = []
+
+    def note_armed(disk: SimulatedDisk) -> None:
+        armed.append((disk.call_count, disk.calls_by_kind["sync"]))
+
+    probe = replace(workload, fault="none", fault_after=0)
+    disk, _ = run_workload(probe, lambda *_: None, check_answers=False, on_armed=note_armed)
+    calls, syncs = armed[0]
+    available = disk.call_count - calls if workload.fault == "io_error" else disk.calls_by_kind["sync"] - syncs
+    if available <= 0:
+        return workload
+    return replace(workload, fault_after=random.Random(workload.seed ^ 0xFA17).randint(1, available))
 
 
 def _arm_fault(disk: SimulatedDisk, workload: Workload) -> None:
@@ -1294,6 +1356,7 @@ class Campaign:
         return "plain"
 
     def run_one(self, workload: Workload) -> None:
+        workload = aim_fault(workload)
         self.report.workloads += 1
         rng = random.Random(workload.seed)
 
