@@ -118,8 +118,10 @@ class ProtocolSession:
     def _run(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
         if op == "open":
             if self._log is not None:
-                self._log.close()
-                self._log = None
+                # Forgotten first: a close that raises (LogFailed, for returned
+                # calls it could not persist) leaves no log open either.
+                previous, self._log = self._log, None
+                previous.close()
             directory = request["dir"]
             os.makedirs(directory, exist_ok=True)
             self._log = self._factory(directory, request.get("file_num_bytes"), request.get("checksum"))
