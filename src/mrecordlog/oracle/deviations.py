@@ -112,10 +112,6 @@ def _wal_names(directory: str) -> list[str]:
     return sorted(directory_files(directory))
 
 
-def has_short_files(directory: str) -> bool:
-    return any(os.path.getsize(os.path.join(directory, name)) % BLOCK for name in _wal_names(directory))
-
-
 def short_files_expectation(directory: str, mode: str) -> Any:
     """What an implementation with 0.5's short-file handling recovers from the
     log in ``directory`` (the canonical state value, or an ``{"error": kind}``

@@ -34,8 +34,6 @@ class ImageCase:
     allowed: set[str]
     history: History
     workload: Workload
-    # For a damaged image, the image before the damage.
-    undamaged: SimulatedDisk | None = None
 
 
 def last_block_frame_headers(data: bytes) -> list[int]:
@@ -82,7 +80,6 @@ def image_cases(workload: Workload, rng: random.Random, *, crash_share: float = 
 
     disk, history = run_workload(workload, capture, check_answers=False)
     yield from images
-    final = process_crash_image(disk)
     damaged = process_crash_image(disk)
     wal = {p: d for p, d in damaged.visible_files(LOG_DIR).items() if "/wal-" in p and d.rstrip(b"\0")}
     if not wal:
@@ -111,4 +108,4 @@ def image_cases(workload: Workload, rng: random.Random, *, crash_share: float = 
         handle.write_at(start, bytes(min(rng.choice((7, 100, 600)), end - start)))
     handle.sync()
     handle.close()
-    yield ImageCase("damaged", damaged, set(), history, workload, undamaged=final)
+    yield ImageCase("damaged", damaged, set(), history, workload)

@@ -44,7 +44,7 @@ from fault_injection import (
 from mrecordlog.interchange import Operation, PersistOp, ReopenOp, operation_to_json, pack_wal_image
 from mrecordlog.model import Model
 from mrecordlog.oracle.checks._images import fit_workload
-from mrecordlog.oracle.checks.reader import canonical, refused
+from mrecordlog.oracle.checks.reader import canonical, open_and_read, refused
 from mrecordlog.oracle.conformance import CheckContext
 from mrecordlog.oracle.crashcheck import History, in_order, judge_crash_state, torn_choices
 from mrecordlog.oracle.deviations import matches_variant, predicted, short_files_expectation
@@ -264,7 +264,7 @@ def judged_images(context: CheckContext, case: TracedCase, rng: random.Random) -
         key = _digest(directory)
         got = answers_by_image.get(key)
         if got is None:
-            got = _open_and_read(context, directory, case.file_num_bytes)
+            _, got = open_and_read(context, directory, case.file_num_bytes)
             answers_by_image[key] = got
         failure = _judge(mode, crash, got, history_at(case, crash.position))
         if failure is not None and matches_variant(short_files_expectation(directory, mode), got):
@@ -360,15 +360,6 @@ def _judge(mode: str, crash: CrashImage, got: Any, history: History) -> tuple[st
     if mode == "skip":
         return "lost_durable_write", message
     return "non_prefix_recovery", message
-
-
-def _open_and_read(context: CheckContext, directory: str, file_num_bytes: int) -> Any:
-    opened = context.request({"op": "open", "dir": directory, "file_num_bytes": file_num_bytes})
-    if not opened.get("ok"):
-        return {"error": opened.get("error"), "message": opened.get("message")}
-    answer = context.request({"op": "state"})
-    context.request({"op": "close"})
-    return answer.get("state") if answer.get("ok") else {"error": answer.get("error")}
 
 
 def _digest(directory: str) -> str:

@@ -62,7 +62,6 @@ class ShrinkTimeUp(BaseException):
 
 @dataclass
 class LiveOutcome:
-    examples: int = 0
     # The requests of the last example run (after a failure: the shrunk one).
     reproducer: list[dict[str, Any]] = field(default_factory=list)
     # The shortest failing example of the current batch: what is reported
@@ -141,7 +140,6 @@ class AdapterVersusModel(RuleBasedStateMachine):
     def teardown(self) -> None:
         if self.open_request:
             self.context.request({"op": "close"})
-        self.outcome.examples += 1
         self.outcome.reproducer = self.sent
         if self.raised:
             pass
