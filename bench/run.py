@@ -24,7 +24,13 @@ What runs, each workload on each store (``mrecordlog`` itself and the peers):
 - memory (ours only; the peers keep nothing in RAM): tracemalloc bytes
   retained per 256 B record appended (one per call; the 256 payload bytes
   included, the caller's bytes object dropped) and per empty queue created
-  (its name included).
+  (its name included);
+- system calls (ours only): ``pwrite`` and ``fsync`` calls per call of the
+  log, counted at the storage seam over 1,000 calls (200 with ``--quick``):
+  a 256 B append under ``DoNothing`` (then one flush), ``Always(FLUSH)`` and
+  ``Always(FLUSH_AND_FSYNC)``, and a queue creation;
+- the crash campaign (ours only): crash images checked per second by
+  ``mrecordlog crashcheck`` (seed 0, 20 s; 5 s with ``--quick``), one process.
 
 The machine's ceilings, measured in the same run: raw ``os.write`` of 16 KiB
 and 1 MiB chunks to a new file (MiB/s), ``os.write`` of 256 B then
@@ -83,7 +89,9 @@ from typing import Literal, Protocol
 
 import crc32c
 
-from mrecordlog import Always, DoNothing, MultiRecordLog, PersistAction
+from mrecordlog import Always, DoNothing, MultiRecordLog, OsStorage, PersistAction, PersistPolicy
+from mrecordlog._storage import StorageFile
+from mrecordlog.oracle.crashcheck import Campaign
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -118,6 +126,8 @@ class Sizes:
     appends_per_queue: int
     memory_records: int
     memory_queues: int
+    syscall_calls: int
+    campaign_seconds: float
 
 
 FULL = Sizes(
@@ -129,6 +139,8 @@ FULL = Sizes(
     appends_per_queue=20,
     memory_records=20_000,
     memory_queues=2_000,
+    syscall_calls=1000,
+    campaign_seconds=20.0,
 )
 QUICK = Sizes(
     runs=1,
@@ -139,6 +151,8 @@ QUICK = Sizes(
     appends_per_queue=5,
     memory_records=2_000,
     memory_queues=500,
+    syscall_calls=200,
+    campaign_seconds=5.0,
 )
 
 
@@ -393,6 +407,14 @@ FSYNC_NAME = "append+fsync 256 B x 1"
 RANGE_NAME = "range read 1 KiB records"
 MEMORY_RECORD_NAME = "memory per 256 B record"
 MEMORY_QUEUE_NAME = "memory per empty queue"
+# (row name, what is counted, the policy of the appends or None for create_queue)
+SYSCALL_CASES: tuple[tuple[str, str, PersistPolicy | None], ...] = (
+    ("pwrite per append, DoNothing", "write_at", DoNothing()),
+    ("pwrite per append, Always(FLUSH)", "write_at", Always(PersistAction.FLUSH)),
+    ("fsync per append, Always(FSYNC)", "sync", Always(PersistAction.FLUSH_AND_FSYNC)),
+    ("fsync per create_queue", "sync", None),
+)
+CAMPAIGN_NAME = "crashcheck images"
 WRITE_16K = "os.write 16 KiB"
 WRITE_1M = "os.write 1 MiB"
 FDATASYNC = "os.write 256 B + os.fdatasync"
@@ -436,6 +458,8 @@ def workloads(sizes: Sizes) -> list[Workload]:
             rows.append(row)
     rows.append(Workload(MEMORY_RECORD_NAME, "B/record", "lower", peers=False))
     rows.append(Workload(MEMORY_QUEUE_NAME, "B/queue", "lower", peers=False))
+    rows.extend(Workload(name, "calls/op", "lower", peers=False) for name, _, _ in SYSCALL_CASES)
+    rows.append(Workload(CAMPAIGN_NAME, "images/s", "higher", peers=False))
     return rows
 
 
@@ -580,6 +604,96 @@ def memory(base: Path, sizes: Sizes) -> dict[str, float]:
     return figures
 
 
+class CountingFile:
+    """A ``StorageFile`` that counts its calls by method name into ``counts``."""
+
+    def __init__(self, file: StorageFile, counts: dict[str, int]) -> None:
+        self._file = file
+        self._counts = counts
+
+    def _count(self, name: str) -> None:
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    @property
+    def path(self) -> str:
+        return self._file.path
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        self._count("read_at")
+        return self._file.read_at(offset, size)
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        self._count("write_at")
+        self._file.write_at(offset, data)
+
+    def sync(self) -> None:
+        self._count("sync")
+        self._file.sync()
+
+    def truncate(self, size: int) -> None:
+        self._count("truncate")
+        self._file.truncate(size)
+
+    def size(self) -> int:
+        return self._file.size()
+
+    def next_data(self, offset: int) -> int:
+        return self._file.next_data(offset)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class CountingStorage(OsStorage):
+    """The OS storage, counting the calls of the files it hands out (and
+    directory fsyncs, as ``sync``): the log's system calls, at its one seam."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def create_file(self, path: str, size: int) -> StorageFile:
+        return CountingFile(super().create_file(path, size), self.counts)
+
+    def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        return CountingFile(super().open_file(path, writable=writable), self.counts)
+
+    def sync_dir(self, path: str) -> None:
+        self.counts["sync"] = self.counts.get("sync", 0) + 1
+        super().sync_dir(path)
+
+
+def syscalls(base: Path, sizes: Sizes) -> dict[str, float]:
+    """Ours only: pwrite or fsync calls per log call (``SYSCALL_CASES``)."""
+    figures: dict[str, float] = {}
+    payload = [os.urandom(256)]
+    calls = sizes.syscall_calls
+    for index, (name, counted, policy) in enumerate(SYSCALL_CASES):
+        with scratch(base, f"syscalls-{index}") as directory:
+            storage = CountingStorage()
+            log = MultiRecordLog.open(directory, storage=storage, persist_policy=policy or DoNothing())
+            try:
+                log.create_queue("q")
+                storage.counts.clear()
+                for call in range(calls):
+                    if policy is None:
+                        log.create_queue(f"queue-{call:06d}")
+                    else:
+                        log.append_records("q", payload)
+                if policy is not None:
+                    log.persist(PersistAction.FLUSH)  # a DoNothing log's bytes are counted too
+                figures[name] = storage.counts.get(counted, 0) / calls
+            finally:
+                log.close()
+    return figures
+
+
+def campaign_rate(sizes: Sizes) -> float:
+    """Ours only: crash images the crash campaign checks per second."""
+    report = Campaign(seed=0, budget_seconds=sizes.campaign_seconds).run()
+    return report.images_checked / report.seconds
+
+
 def store_run(name: str, base: Path, sizes: Sizes) -> Iterator[tuple[str, float]]:
     """One run of every workload on one store: (workload, figure) as each ends."""
     opener = OPENERS[name]
@@ -597,6 +711,8 @@ def store_run(name: str, base: Path, sizes: Sizes) -> Iterator[tuple[str, float]
         yield from many_queues(opener, base, sizes, count).items()
     if name == OURS:
         yield from memory(base, sizes).items()
+        yield from syscalls(base, sizes).items()
+        yield CAMPAIGN_NAME, campaign_rate(sizes)
 
 
 # -- the ceilings ---------------------------------------------------------------
@@ -762,6 +878,8 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--reopen-mib", type=int, help="MiB of 1 KiB records reopened")
     parser.add_argument("--queues", metavar="Q[,Q...]", help="queue counts of the many-queues workload")
     parser.add_argument("--fsync-calls", type=int, help="calls of the append+fsync workload")
+    parser.add_argument("--syscall-calls", type=int, help="log calls over which system calls are counted")
+    parser.add_argument("--campaign-seconds", type=float, help="seconds of the crash campaign's rate")
     parser.add_argument("--peers", metavar="NAME[,NAME...]", help=f"peers among {', '.join(PEERS)} (default: all)")
     parser.add_argument("--tmpdir", type=Path, help="where scratch directories go (default: $TMPDIR or .bench-tmp/)")
     return parser.parse_args(argv)
@@ -779,8 +897,19 @@ def sizes_from(arguments: argparse.Namespace) -> Sizes:
         sizes = replace(sizes, queue_counts=tuple(int(count) for count in arguments.queues.split(",")))
     if arguments.fsync_calls is not None:
         sizes = replace(sizes, fsync_calls=arguments.fsync_calls)
-    counts = (sizes.runs, sizes.append_mib, sizes.reopen_mib, sizes.fsync_calls, *sizes.queue_counts)
-    if min(counts) < 1:
+    if arguments.syscall_calls is not None:
+        sizes = replace(sizes, syscall_calls=arguments.syscall_calls)
+    if arguments.campaign_seconds is not None:
+        sizes = replace(sizes, campaign_seconds=arguments.campaign_seconds)
+    counts = (
+        sizes.runs,
+        sizes.append_mib,
+        sizes.reopen_mib,
+        sizes.fsync_calls,
+        sizes.syscall_calls,
+        *sizes.queue_counts,
+    )
+    if min(counts) < 1 or not sizes.campaign_seconds > 0:
         raise SystemExit("bench: every size and count must be at least 1")
     return sizes
 

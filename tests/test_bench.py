@@ -32,8 +32,13 @@ EXPECTED_WORKLOADS = [
     f"queues {QUEUES}: reopen",
     "memory per 256 B record",
     "memory per empty queue",
+    "pwrite per append, DoNothing",
+    "pwrite per append, Always(FLUSH)",
+    "fsync per append, Always(FSYNC)",
+    "fsync per create_queue",
+    "crashcheck images",
 ]
-WITHOUT_PEERS = {"memory per 256 B record", "memory per empty queue"}
+WITHOUT_PEERS = set(EXPECTED_WORKLOADS[EXPECTED_WORKLOADS.index("memory per 256 B record") :])
 
 
 def test_quick_bench_reports_every_workload(tmp_path: Path) -> None:
@@ -54,6 +59,10 @@ def test_quick_bench_reports_every_workload(tmp_path: Path) -> None:
         str(QUEUES),
         "--fsync-calls",
         "20",
+        "--syscall-calls",
+        "20",
+        "--campaign-seconds",
+        "1",
         "--tmpdir",
         str(scratch),
     ]
