@@ -182,3 +182,34 @@ def quarantine_collected_file(storage: Storage, directory: str, file_number: int
     moved = QuarantinedBytes(name, 0, size, f"{relative}/{name}")
     _write_report(storage, target, dataclasses.replace(report, quarantine_dir=relative, quarantined=(moved,)))
     _make_durable(storage, directory, target)
+
+
+@dataclass(frozen=True, slots=True)
+class StaleBytes:
+    """Bytes after the end of the log that a writable open would quarantine."""
+
+    file: str
+    offset: int
+    num_bytes: int  # from ``offset`` to the last non-zero byte (a whole file: its size)
+    whole_file: bool  # a file after the resume file
+
+
+def stale_after(
+    storage: Storage, directory: str, file_numbers: list[int], resume: Location | None, file_num_bytes: int
+) -> list[StaleBytes]:
+    """What ``discard_after`` would move out of the log, found by reading only:
+    the non-zero bytes after ``resume`` in its file and past ``file_num_bytes``
+    in the earlier files, and every later file."""
+    if resume is None:
+        return []
+    stale: list[StaleBytes] = []
+    for number in file_numbers:
+        if number > resume.file_number:
+            size = file_size(storage, os.path.join(directory, wal_file_name(number)))
+            stale.append(StaleBytes(wal_file_name(number), 0, size, whole_file=True))
+            continue
+        start = resume.offset if number == resume.file_number else file_num_bytes
+        cut, _ = _find_cut(storage, directory, number, start)
+        if cut is not None:
+            stale.append(StaleBytes(wal_file_name(number), cut.start, cut.end - cut.start, whole_file=False))
+    return stale

@@ -270,3 +270,8 @@ class Queues:
         for file_number, count in releases:
             counts[file_number] -= count
         return counts
+
+    def live_runs(self, queue: str) -> list[tuple[int, int]]:
+        """The queue's retained records as runs of (file number, record count),
+        oldest first: which file each record is attributed to."""
+        return [(file_number, count) for file_number, count in self._queues[queue].runs]

@@ -2,6 +2,8 @@
 
 ``inspect_log`` replays a directory through ``ReadOnlyStorage``: it creates,
 writes, renames and deletes nothing, even on an empty or damaged directory.
+``replay_read_only`` is the same replay with what it read (the files, their
+sizes, the replay's result), for the operator reports of ``diagnosis``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from mrecordlog._recovery import RecoveryMode, RecoveryReport, replay
+from mrecordlog._recovery import RecoveryMode, RecoveryReport, ReplayResult, replay
 from mrecordlog._storage import OsStorage, ReadOnlyStorage, Storage, file_size
 from mrecordlog._wal import DEFAULT_FILE_NUM_BYTES, infer_file_num_bytes, list_wal_files, wal_file_name
 from mrecordlog.errors import StorageError
@@ -52,6 +54,41 @@ class Inspection:
     report: RecoveryReport
 
 
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A directory replayed read-only: what ``inspect_log`` and the operator
+    reports (``mrecordlog.diagnosis``) start from."""
+
+    storage: Storage  # read-only
+    directory: str
+    file_numbers: list[int]
+    file_sizes: dict[int, int]
+    file_num_bytes: int
+    result: ReplayResult
+
+
+def replay_read_only(
+    directory: str | os.PathLike[str],
+    *,
+    storage: Storage | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
+    file_num_bytes: int | None = None,
+) -> Replayed:
+    """Replay ``directory`` as ``open`` would, writing nothing (raises
+    ``CorruptionError`` where ``strict`` refuses, ``StorageError`` when the
+    directory is missing or unreadable)."""
+    read_only = ReadOnlyStorage(storage if storage is not None else OsStorage())
+    path = os.fspath(directory)
+    if not read_only.is_dir(path):
+        raise StorageError("inspect", path, NotADirectoryError(20, "not a directory (or missing)"))
+    file_numbers = list_wal_files(read_only, path)
+    sizes = {n: file_size(read_only, os.path.join(path, wal_file_name(n))) for n in file_numbers}
+    if file_num_bytes is None:
+        file_num_bytes = infer_file_num_bytes(sizes) or DEFAULT_FILE_NUM_BYTES
+    result = replay(read_only, path, file_numbers, RecoveryMode.parse(recovery), file_num_bytes=file_num_bytes)
+    return Replayed(read_only, path, file_numbers, sizes, file_num_bytes, result)
+
+
 def inspect_log(
     directory: str | os.PathLike[str],
     *,
@@ -65,15 +102,7 @@ def inspect_log(
 
     Each file is read as ``file_num_bytes`` long: by default the size the
     files were created with (the most common size, as ``open`` infers it)."""
-    read_only = ReadOnlyStorage(storage if storage is not None else OsStorage())
-    path = os.fspath(directory)
-    if not read_only.is_dir(path):
-        raise StorageError("inspect", path, NotADirectoryError(20, "not a directory (or missing)"))
-    file_numbers = list_wal_files(read_only, path)
-    if file_num_bytes is None:
-        sizes = {n: file_size(read_only, os.path.join(path, wal_file_name(n))) for n in file_numbers}
-        file_num_bytes = infer_file_num_bytes(sizes) or DEFAULT_FILE_NUM_BYTES
-    result = replay(read_only, path, file_numbers, RecoveryMode.parse(recovery), file_num_bytes=file_num_bytes)
+    result = replay_read_only(directory, storage=storage, recovery=recovery, file_num_bytes=file_num_bytes).result
     queues = result.queues
     state = LogState(
         {name: QueueState(queues.next_position(name), tuple(queues.range(name, None, None))) for name in queues.names()}

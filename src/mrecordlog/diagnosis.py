@@ -1,0 +1,358 @@
+"""Operator reports over a log directory: ``summarize_log`` and ``verify_log``.
+
+All three read only (through ``inspection.replay_read_only``): they open nothing
+for writing and leave every byte as it was, so they are safe on a log another
+process has open, on a copy taken from a failed machine, or on files written
+by mrecordlog 0.5.
+
+- ``summarize_log``: what the log holds, as ``open`` would recover it: the
+  checksum profile, each file (size, the records attributed to it, their
+  payload bytes), and each queue (first and last retained positions, record
+  count, payload bytes, the oldest file holding one of its records).
+- ``read_records``: one queue's records in a range of positions.
+- ``verify_log``: a health check. It replays the files in every recovery
+  mode and reports every damage (file, offset, reason), what each mode keeps
+  and discards, the bytes after the end of the log that a writable ``open``
+  would move to the quarantine, and files of another size than the log's.
+  ``clean`` is true only when none of this was found.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mrecordlog import _arguments
+from mrecordlog._quarantine import StaleBytes, stale_after
+from mrecordlog._recovery import Damage, RecoveryMode, RecoveryReport
+from mrecordlog._storage import Storage
+from mrecordlog._wal import wal_file_name
+from mrecordlog.errors import CorruptionError, MissingQueue
+from mrecordlog.inspection import replay_read_only
+from mrecordlog.outcomes import Record
+
+# -- summary --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    name: str
+    size: int
+    live_records: int  # retained records attributed to this file
+    live_payload_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReport:
+    name: str
+    next_position: int
+    first_position: int | None  # None when the queue is empty
+    last_position: int | None
+    records: int
+    payload_bytes: int
+    oldest_file: str | None  # the oldest file holding one of its records
+
+
+@dataclass(frozen=True, slots=True)
+class LogSummary:
+    directory: str
+    recovery: str
+    checksum_profile: str | None  # None when no valid frame was read
+    file_num_bytes: int
+    files: tuple[FileSummary, ...]
+    queues: tuple[QueueReport, ...]
+    report: RecoveryReport
+
+    def to_json_value(self) -> dict[str, object]:
+        return {
+            "directory": self.directory,
+            "recovery": self.recovery,
+            "checksum_profile": self.checksum_profile,
+            "file_num_bytes": self.file_num_bytes,
+            "files": [
+                {
+                    "name": f.name,
+                    "size": f.size,
+                    "live_records": f.live_records,
+                    "live_payload_bytes": f.live_payload_bytes,
+                }
+                for f in self.files
+            ],
+            "queues": [
+                {
+                    "name": q.name,
+                    "next_position": q.next_position,
+                    "first_position": q.first_position,
+                    "last_position": q.last_position,
+                    "records": q.records,
+                    "payload_bytes": q.payload_bytes,
+                    "oldest_file": q.oldest_file,
+                }
+                for q in self.queues
+            ],
+            "clean": self.report.clean,
+        }
+
+    def describe(self) -> str:
+        live = sum(f.live_records for f in self.files)
+        lines = [
+            f"log: {self.directory}",
+            f"checksum profile: {self.checksum_profile or '(undetermined: no valid frame)'}",
+            f"files: {len(self.files)} of {self.file_num_bytes} bytes; {live} retained record(s)",
+        ]
+        lines.extend(
+            f"  {f.name}  {f.size:>12} bytes  {f.live_records:>10} record(s)  {f.live_payload_bytes:>12} payload bytes"
+            for f in self.files
+        )
+        lines.append(f"queues: {len(self.queues)}")
+        for q in self.queues:
+            span = "empty" if q.first_position is None else f"positions {q.first_position}..{q.last_position}"
+            oldest = f", oldest file {q.oldest_file}" if q.oldest_file else ""
+            lines.append(
+                f"  {q.name!r}: {span}, next {q.next_position}, {q.records} record(s), "
+                f"{q.payload_bytes} payload bytes{oldest}"
+            )
+        if not self.report.clean:
+            lines.append(f"recovery ({self.recovery}) found damage or discarded data: run `mrecordlog verify`")
+        return "\n".join(lines)
+
+
+def summarize_log(
+    directory: str | os.PathLike[str],
+    *,
+    storage: Storage | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
+    file_num_bytes: int | None = None,
+) -> LogSummary:
+    """What ``open`` with this recovery mode would recover, file by file and
+    queue by queue. Reads only; raises as ``inspect_log`` does."""
+    replayed = replay_read_only(directory, storage=storage, recovery=recovery, file_num_bytes=file_num_bytes)
+    queues = replayed.result.queues
+    per_file: dict[int, list[int]] = {number: [0, 0] for number in replayed.file_numbers}
+    reports: list[QueueReport] = []
+    for name in queues.names():
+        records = list(queues.range(name, None, None))
+        index = 0
+        for file_number, count in queues.live_runs(name):
+            totals = per_file.setdefault(file_number, [0, 0])
+            totals[0] += count
+            totals[1] += sum(len(record.payload) for record in records[index : index + count])
+            index += count
+        summary = queues.summary(name)
+        reports.append(
+            QueueReport(
+                name=name,
+                next_position=queues.next_position(name),
+                first_position=records[0].position if records else None,
+                last_position=records[-1].position if records else None,
+                records=len(records),
+                payload_bytes=sum(len(record.payload) for record in records),
+                oldest_file=wal_file_name(summary.file_number) if summary.file_number is not None else None,
+            )
+        )
+    files = tuple(
+        FileSummary(wal_file_name(number), replayed.file_sizes.get(number, 0), totals[0], totals[1])
+        for number, totals in sorted(per_file.items())
+    )
+    report = replayed.result.report
+    return LogSummary(
+        replayed.directory, report.mode, report.checksum_profile, replayed.file_num_bytes, files, tuple(reports), report
+    )
+
+
+def read_records(
+    directory: str | os.PathLike[str],
+    queue: str,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+    storage: Storage | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
+    file_num_bytes: int | None = None,
+) -> list[Record]:
+    """The records of ``queue`` with ``start <= position < end`` that ``open``
+    with this recovery mode would recover. Reads only; raises
+    ``MissingQueue`` when the log has no such queue."""
+    queue = _arguments.queue_name(queue)
+    start = None if start is None else _arguments.position(start, queue=queue, argument="start")
+    end = None if end is None else _arguments.position(end, queue=queue, argument="end")
+    replayed = replay_read_only(directory, storage=storage, recovery=recovery, file_num_bytes=file_num_bytes)
+    queues = replayed.result.queues
+    if queue not in queues:
+        raise MissingQueue(queue)
+    return list(queues.range(queue, start, end))
+
+
+# -- verify ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModeOutcome:
+    """What one recovery mode makes of the files."""
+
+    mode: str
+    refusal: str | None  # why the mode refuses to open the log (strict), else None
+    queues: int
+    records: int  # retained records it recovers
+    records_replayed: int  # WAL records (an append of several records is one)
+    discarded_records: int  # complete WAL records after its stop point
+    damages: tuple[Damage, ...]
+    resume: str | None  # where the next write would go
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    directory: str
+    checksum_profile: str | None
+    file_num_bytes: int
+    files: tuple[tuple[str, int], ...]  # (name, size)
+    modes: tuple[ModeOutcome, ...]
+    stale: tuple[StaleBytes, ...]  # after the end (point_in_time), what a writable open quarantines
+    findings: tuple[str, ...]  # one line each; empty when clean
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def to_json_value(self) -> dict[str, object]:
+        return {
+            "directory": self.directory,
+            "clean": self.clean,
+            "checksum_profile": self.checksum_profile,
+            "file_num_bytes": self.file_num_bytes,
+            "files": [{"name": name, "size": size} for name, size in self.files],
+            "modes": [
+                {
+                    "mode": m.mode,
+                    "refusal": m.refusal,
+                    "queues": m.queues,
+                    "records": m.records,
+                    "records_replayed": m.records_replayed,
+                    "discarded_records": m.discarded_records,
+                    "damages": [
+                        {
+                            "kind": d.kind,
+                            "file": d.file,
+                            "offset": d.offset,
+                            "num_bytes": d.num_bytes,
+                            "detail": d.detail,
+                        }
+                        for d in m.damages
+                    ],
+                    "resume": m.resume,
+                }
+                for m in self.modes
+            ],
+            "stale_after_end": [
+                {"file": s.file, "offset": s.offset, "num_bytes": s.num_bytes, "whole_file": s.whole_file}
+                for s in self.stale
+            ],
+            "findings": list(self.findings),
+        }
+
+    def describe(self) -> str:
+        lines = [
+            f"log: {self.directory}",
+            f"checksum profile: {self.checksum_profile or '(undetermined: no valid frame)'}",
+            f"files: {len(self.files)} (file size {self.file_num_bytes})",
+        ]
+        lines.extend(f"  {name}  {size} bytes" for name, size in self.files)
+        for m in self.modes:
+            if m.refusal is not None:
+                lines.append(f"{m.mode}: refuses to open: {m.refusal}")
+                continue
+            lines.append(
+                f"{m.mode}: keeps {m.records} record(s) in {m.queues} queue(s) "
+                f"(from {m.records_replayed} WAL record(s)), discards {m.discarded_records} WAL record(s) "
+                f"after its stop point, {len(m.damages)} damage(s); writing resumes at {m.resume or '(no file)'}"
+            )
+            lines.extend(f"  {_describe_damage(d)}" for d in m.damages)
+        for s in self.stale:
+            what = "the whole file" if s.whole_file else f"{s.num_bytes} byte(s) from offset {s.offset}"
+            lines.append(f"after the end: {s.file}: {what} (a writable open moves it to the quarantine)")
+        if self.findings:
+            lines.append(f"verdict: damaged ({len(self.findings)} finding(s))")
+            lines.extend(f"  - {finding}" for finding in self.findings)
+        else:
+            lines.append("verdict: clean")
+        return "\n".join(lines)
+
+
+def _describe_damage(damage: Damage) -> str:
+    detail = f": {damage.detail}" if damage.detail else ""
+    return f"{damage.kind} in {damage.file} at offset {damage.offset} ({damage.num_bytes} bytes){detail}"
+
+
+def verify_log(
+    directory: str | os.PathLike[str], *, storage: Storage | None = None, file_num_bytes: int | None = None
+) -> Verification:
+    """Replay the files in every recovery mode and report what is wrong with
+    them, if anything. Reads only. Raises ``StorageError`` when the directory
+    cannot be read, ``UnexpectedEntry`` for an entry of another kind under a
+    WAL name; a log no mode can make sense of is a finding, not an error."""
+    outcomes: list[ModeOutcome] = []
+    findings: list[str] = []
+    stale: list[StaleBytes] = []
+    profile: str | None = None
+    sizes: dict[int, int] = {}
+    size = 0
+    for mode in RecoveryMode:
+        try:
+            replayed = replay_read_only(directory, storage=storage, recovery=mode, file_num_bytes=file_num_bytes)
+        except CorruptionError as exc:
+            outcomes.append(ModeOutcome(mode.value, str(exc), 0, 0, 0, 0, (), None))
+            findings.append(f"{mode.value} recovery refuses to open the log: {exc}")
+            continue
+        result = replayed.result
+        report = result.report
+        sizes, size = replayed.file_sizes, replayed.file_num_bytes
+        profile = profile or report.checksum_profile
+        queues = result.queues
+        records = sum(queues.num_records(name) for name in queues.names())
+        resume = result.resume.describe() if result.resume is not None else None
+        outcomes.append(
+            ModeOutcome(
+                mode.value,
+                None,
+                len(queues),
+                records,
+                report.records_replayed,
+                report.discarded_records,
+                report.damages,
+                resume,
+            )
+        )
+        for damage in report.damages:
+            finding = _describe_damage(damage)
+            if finding not in findings:
+                findings.append(finding)
+        if report.discarded_records:
+            findings.append(
+                f"{mode.value} recovery discards {report.discarded_records} complete record(s) after "
+                f"{report.stopped_at} (queues: {', '.join(repr(q) for q in report.queues_touched)})"
+            )
+        if mode is RecoveryMode.POINT_IN_TIME:
+            stale = stale_after(
+                replayed.storage, replayed.directory, replayed.file_numbers, result.resume, replayed.file_num_bytes
+            )
+    for piece in stale:
+        what = "a whole file" if piece.whole_file else f"{piece.num_bytes} non-zero byte(s) from offset {piece.offset}"
+        findings.append(f"after the end of the log: {piece.file}: {what}")
+    for number, file_bytes in sorted(sizes.items()):
+        if file_bytes != size:
+            findings.append(f"{wal_file_name(number)} is {file_bytes} bytes long, not the log's {size}")
+    kept = {m.mode: m.records for m in outcomes if m.refusal is None}
+    if len(set(kept.values())) > 1:
+        findings.append(
+            "the recovery modes keep different records: "
+            + ", ".join(f"{mode} {count}" for mode, count in sorted(kept.items()))
+        )
+    return Verification(
+        os.fspath(directory),
+        profile,
+        size,
+        tuple((wal_file_name(number), file_bytes) for number, file_bytes in sorted(sizes.items())),
+        tuple(outcomes),
+        tuple(stale),
+        tuple(findings),
+    )
