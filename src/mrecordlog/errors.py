@@ -183,12 +183,14 @@ class LogFailed(MRecordLogError):
     kind = "FailStop"
 
     def __init__(self, cause: BaseException, *, unpersisted: str | None = None) -> None:
+        # A KeyboardInterrupt has no message: name the exception's type then.
+        described = str(cause) or type(cause).__name__
         if unpersisted is None:
-            message = f"the log stopped accepting writes after an earlier failure ({cause}); reopen it"
+            message = f"the log stopped accepting writes after an earlier failure ({described}); reopen it"
         else:
             message = (
                 f"closed without persisting {unpersisted}: the log had stopped accepting writes after an "
-                f"earlier failure ({cause}); reopen it to recover what the disk holds"
+                f"earlier failure ({described}); reopen it to recover what the disk holds"
             )
         super().__init__(message)
         self.cause = cause
