@@ -8,11 +8,15 @@ Profiles (select with HYPOTHESIS_PROFILE, default ``dev``):
 - ``teeth``: for tests that must find a planted bug: generation until the first
   failure (up to many examples), shrinking, and no explain phase, so that the
   last run is the shrunk counterexample. Not selected by the environment.
+- ``symbolic``: the CrossHair backend (symbolic execution: each example is a
+  path through the code, not a random input); needs ``hypothesis-crosshair``.
+  For ``tests/test_decoder_properties.py`` (``python3 tasks.py symbolic``).
 Tests never set ``max_examples`` or ``deadline`` themselves.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from hypothesis import HealthCheck, Phase, settings
@@ -35,4 +39,13 @@ settings.register_profile(
     report_multiple_bugs=False,
     print_blob=False,
 )
+if importlib.util.find_spec("hypothesis_crosshair_provider") is not None:
+    # Hypothesis checks that the backend is installed when the profile is made.
+    settings.register_profile(
+        "symbolic",
+        settings.get_profile("ci"),
+        backend="crosshair",
+        max_examples=int(os.environ.get("MRECORDLOG_SYMBOLIC_EXAMPLES", "2000")),
+        suppress_health_check=list(HealthCheck),
+    )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
