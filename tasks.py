@@ -24,6 +24,14 @@ crashcheck, conformance), the adapter handshake, an import of every module of
 the source tree (each must come from the fresh environment), and mypy
 --strict on a user script (the ``py.typed`` markers). One line per step; a
 failure prints the step's output and exits 1.
+
+    python3 tasks.py symbolic     the decoders under symbolic execution (CrossHair)
+
+``symbolic`` installs the ``symbolic`` extra (``hypothesis-crosshair``) into
+``.venv`` and runs ``tests/test_decoder_properties.py`` with the ``symbolic``
+Hypothesis profile: each example is a path CrossHair found through the record
+and frame decoders (``MRECORDLOG_SYMBOLIC_EXAMPLES`` paths per property,
+default 2000; a few minutes on two cores). Extra arguments go to pytest.
 """
 
 from __future__ import annotations
@@ -359,7 +367,7 @@ def wheelcheck() -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "bench"):
+    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "bench", "symbolic"):
         print(__doc__)
         sys.exit(2)
     if argv[0] == "wheelcheck":
@@ -372,6 +380,12 @@ def main(argv: list[str]) -> None:
         return
     if task == "bench":
         run(PYTHON, "-m", "bench.run", *rest)
+        return
+    if task == "symbolic":
+        run(PYTHON, "-m", "pip", "install", "-q", "-e", ".[symbolic]")
+        os.environ["HYPOTHESIS_PROFILE"] = "symbolic"
+        test = ["tests/test_decoder_properties.py", "-p", "no:cacheprovider", "--hypothesis-show-statistics"]
+        run(PYTHON, "-m", "pytest", "-n", "0", *test, *rest)
         return
     run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench")
     run(PYTHON, "-m", "ruff", "check", ".")
