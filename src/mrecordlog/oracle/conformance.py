@@ -74,7 +74,11 @@ class CheckContext:
     def time_left(self) -> bool:
         if self.fail_fast and (self.report.failures or self.report.uncollected):
             return False
-        return time.perf_counter() < self.deadline
+        now = time.perf_counter()
+        # A check whose share went on starting up (a slow or loaded machine)
+        # still gets its first case, within the grace: a check that ran
+        # nothing would report nothing.
+        return now < self.deadline or (self.stats.run == 0 and now < self.deadline + self.shrink_grace)
 
     def shrink_time_left(self) -> bool:
         """Shrinking may go on a little past the deadline (a quarter of the
