@@ -134,7 +134,7 @@ def decode_blocks(blocks: list[bytes], profile: ChecksumProfile | None, start_cu
             if dropped is not None:
                 result.damage.append(dropped)
             if isinstance(done, AssembledRecord):
-                result.records.append(done.data)
+                result.records.append(bytes(done.data))
             elif isinstance(done, OrphanFrame):
                 result.damage.append(done)
         elif isinstance(event, DamagedFrame):

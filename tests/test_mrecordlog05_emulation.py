@@ -353,7 +353,7 @@ def _append_record_bytes(directory: Path, position: int) -> bytes:
     for raw in _raw_records(directory, 4 * BLOCK):
         record = decode_record(raw.data)
         if isinstance(record, AppendRecordsRecord) and record.position == position:
-            return raw.data
+            return bytes(raw.data)
     raise AssertionError(f"no record at position {position}")
 
 

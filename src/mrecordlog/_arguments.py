@@ -256,14 +256,14 @@ def checksum_profile(value: object) -> ChecksumProfile | None:
     if value is None:
         return None
     try:
-        return ChecksumProfile.parse(value)  # type: ignore[arg-type]
+        return ChecksumProfile.parse(value)
     except InvalidArgument as exc:
         raise InvalidArgument(str(exc), argument="checksum") from None
 
 
 def recovery_mode(value: object) -> RecoveryMode:
     try:
-        return RecoveryMode.parse(value)  # type: ignore[arg-type]
+        return RecoveryMode.parse(value)
     except InvalidArgument as exc:
         raise InvalidArgument(str(exc), argument="recovery") from None
 

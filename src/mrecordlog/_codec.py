@@ -7,11 +7,17 @@ values and back. The byte layout is specified in ``spec/FORMAT.md``.
 from __future__ import annotations
 
 import enum
+import operator
 import struct
 import zlib
+
+# A module global for mypyc (the compiled build, setup.py): it looks the type
+# of a dataclass field up in the module's globals, not in builtins.
+from builtins import memoryview
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from itertools import accumulate, repeat
+from typing import Final, NoReturn
 
 import crc32c as _crc32c
 
@@ -30,8 +36,12 @@ MAX_QUEUE_NAME_BYTES: Final = 0xFFFF
 MAX_PAYLOAD_BYTES: Final = 0xFFFFFFFF
 
 _FRAME_HEADER = struct.Struct("<IHB")
+# The frame header's layout, for the framing of the append hot path.
+FRAME_HEADER_STRUCT: Final = _FRAME_HEADER
 _RECORD_HEADER = struct.Struct("<BQH")
 _ENTRY_HEADER = struct.Struct("<QI")
+_pack_record_header: Final = _RECORD_HEADER.pack
+_pack_entry_header: Final = _ENTRY_HEADER.pack
 
 
 class ChecksumProfile(enum.Enum):
@@ -41,7 +51,8 @@ class ChecksumProfile(enum.Enum):
     CRC32C = "crc32c"  # Castagnoli
 
     @classmethod
-    def parse(cls, value: str | ChecksumProfile) -> ChecksumProfile:
+    def parse(cls, value: object) -> ChecksumProfile:
+        """A profile or its name; anything else raises InvalidArgument (a compiled build too)."""
         if isinstance(value, ChecksumProfile):
             return value
         try:
@@ -56,11 +67,16 @@ _CRC32_SEEDS: Final = {t: zlib.crc32(bytes([t])) for t in range(256)}
 _CRC32C_SEEDS: Final = {t: _crc32c.crc32c(bytes([t])) for t in range(256)}
 
 
+# A module constant: reaching an enum member through its class costs more
+# than the checksum of a small frame.
+_CRC32: Final = ChecksumProfile.CRC32
+
+
 def frame_checksum(profile: ChecksumProfile, frame_type: int, payload: bytes | memoryview) -> int:
     """Checksum of a frame: CRC over the frame-type byte followed by the payload."""
-    if profile is ChecksumProfile.CRC32:
+    if profile is _CRC32:
         return zlib.crc32(payload, _CRC32_SEEDS[frame_type])
-    return int(_crc32c.crc32c(payload, _CRC32C_SEEDS[frame_type]))
+    return _crc32c.crc32c(payload, _CRC32C_SEEDS[frame_type])
 
 
 class FrameType(enum.IntEnum):
@@ -96,6 +112,9 @@ class RecordType(enum.IntEnum):
     RECORD_POSITION = 2
     DELETE_QUEUE = 3
     APPEND_RECORDS = 4
+
+
+_APPEND_RECORDS: Final = int(RecordType.APPEND_RECORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,16 +181,26 @@ def _header(record_type: RecordType, position: int, queue: str) -> bytes:
 def encode_append_records(queue: str, position: int, payloads: Sequence[bytes | bytearray | memoryview]) -> bytes:
     """Encode an AppendRecords record whose entries take consecutive positions
     from ``position``. This is the append hot path: one join, no intermediate
-    record object."""
-    _check_u64(position + max(len(payloads) - 1, 0), "last entry position")
-    parts: list[bytes | bytearray | memoryview] = [_header(RecordType.APPEND_RECORDS, position, queue)]
-    pack = _ENTRY_HEADER.pack
-    for offset, payload in enumerate(payloads):
+    record object, no helper call per entry."""
+    last = position + len(payloads) - 1 if payloads else position
+    if not 0 <= position <= last <= MAX_U64:
+        _check_u64(last, "last entry position")
+        _check_u64(position, "position")
+    try:
+        name = queue.encode("utf-8")
+    except UnicodeEncodeError:
+        name = encode_queue_name(queue)  # raises the typed error
+    name_num_bytes = len(name)
+    if name_num_bytes > MAX_QUEUE_NAME_BYTES:
+        encode_queue_name(queue)  # raises the typed error
+    pack = _pack_entry_header
+    parts: list[bytes | bytearray | memoryview] = [_pack_record_header(_APPEND_RECORDS, position, name_num_bytes), name]
+    for payload in payloads:
         size = len(payload)
         if size > MAX_PAYLOAD_BYTES:
             raise InvalidArgument(f"payload of {size} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit", queue=queue)
-        parts.append(pack(position + offset, size))
-        parts.append(payload)
+        parts += (pack(position, size), payload)
+        position += 1
     return b"".join(parts)
 
 
@@ -193,35 +222,106 @@ def encode_record(record: MultiplexedRecord) -> bytes:
     return _header(RecordType.DELETE_QUEUE, record.position, record.queue)
 
 
-def decode_append_entries(body: bytes | memoryview, base_offset: int = 0) -> tuple[tuple[int, bytes], ...]:
-    """Decode an AppendRecords body: repeated (position u64, length u32, bytes).
+@dataclass(slots=True)  # not frozen: one per record replayed (see ``_framing.Frame``)
+class PackedAppendRecords:
+    """An AppendRecords record as replay decodes it (``decode_record_packed``):
+    no object per entry, but the entries' positions and sizes, and their
+    payloads laid end to end in ``payloads``. Replay copies them into a
+    queue in a few C calls."""
+
+    queue: str
+    position: int
+    positions: list[int]
+    sizes: list[int]
+    payloads: bytes | memoryview  # a view of the record's bytes for a lone entry
+
+    def entries(self) -> tuple[tuple[int, bytes], ...]:
+        """(position, payload) of each entry."""
+        cuts = map(slice, accumulate(self.sizes, initial=0), accumulate(self.sizes))
+        return tuple(zip(self.positions, map(bytes, map(self.payloads.__getitem__, cuts)), strict=False))
+
+
+PackedRecord = TruncateRecord | RecordPositionRecord | DeleteQueueRecord | PackedAppendRecords
+
+
+def decode_packed_entries(
+    body: bytes | memoryview, base_offset: int = 0
+) -> tuple[list[int], list[int], bytes | memoryview]:
+    """Decode an AppendRecords body, repeated (position u64, length u32,
+    bytes), into the entries' positions, sizes, and payloads end to end.
 
     Raises ``RecordDecodeError`` if the lengths do not add up exactly.
     """
-    entries: list[tuple[int, bytes]] = []
+    view = memoryview(body)
+    end = len(view)
+    if end >= APPEND_ENTRY_HEADER_NUM_BYTES:
+        position, size = _ENTRY_HEADER.unpack_from(view, 0)
+        if APPEND_ENTRY_HEADER_NUM_BYTES + size == end:  # one entry: the common case of small appends
+            return [position], [size], view[APPEND_ENTRY_HEADER_NUM_BYTES:]
+    # Replay's hot loop: per entry, one header read and two list appends; the
+    # bounds are checked once at the end (the careful walk only runs to name
+    # a defect), and the payloads are cut out and joined in C.
+    positions: list[int] = []
+    ends: list[int] = []  # where each entry ends in ``body``
+    add_position = positions.append
+    add_end = ends.append
+    unpack = _ENTRY_HEADER.unpack_from
+    cursor = 0
+    try:
+        while cursor < end:
+            position, size = unpack(view, cursor)
+            add_position(position)
+            cursor += APPEND_ENTRY_HEADER_NUM_BYTES + size
+            add_end(cursor)
+    except struct.error:  # fewer bytes left than a header
+        cursor = -1
+    if cursor != end:
+        _raise_entries_error(view, base_offset)
+    if not ends:
+        return [], [], b""
+    starts = [APPEND_ENTRY_HEADER_NUM_BYTES, *map(operator.add, ends[:-1], repeat(APPEND_ENTRY_HEADER_NUM_BYTES))]
+    payloads = b"".join(map(view.__getitem__, map(slice, starts, ends)))
+    return positions, list(map(operator.sub, ends, starts)), payloads
+
+
+def _raise_entries_error(body: memoryview, base_offset: int) -> NoReturn:
+    """Walk the entries of a body whose lengths do not add up and raise the
+    ``RecordDecodeError`` that names the first defect."""
     cursor = 0
     end = len(body)
-    unpack = _ENTRY_HEADER.unpack_from
     while cursor < end:
         if end - cursor < APPEND_ENTRY_HEADER_NUM_BYTES:
             raise RecordDecodeError(
                 f"{end - cursor} trailing bytes cannot hold an entry header",
                 offset=base_offset + cursor,
             )
-        position, size = unpack(body, cursor)
+        _, size = _ENTRY_HEADER.unpack_from(body, cursor)
         cursor += APPEND_ENTRY_HEADER_NUM_BYTES
         if end - cursor < size:
             raise RecordDecodeError(
                 f"entry declares {size} payload bytes but {end - cursor} remain",
                 offset=base_offset + cursor - APPEND_ENTRY_HEADER_NUM_BYTES,
             )
-        entries.append((position, bytes(body[cursor : cursor + size])))
         cursor += size
-    return tuple(entries)
+    raise AssertionError("the entries add up")
+
+
+def decode_append_entries(body: bytes | memoryview, base_offset: int = 0) -> tuple[tuple[int, bytes], ...]:
+    """``decode_packed_entries``, as (position, payload) pairs."""
+    return PackedAppendRecords("", 0, *decode_packed_entries(body, base_offset)).entries()
 
 
 def decode_record(data: bytes | memoryview) -> MultiplexedRecord:
     """Decode one multiplexed record; raises ``RecordDecodeError`` on any defect."""
+    record = decode_record_packed(data)
+    if isinstance(record, PackedAppendRecords):
+        return AppendRecordsRecord(record.queue, record.position, record.entries())
+    return record
+
+
+def decode_record_packed(data: bytes | memoryview) -> PackedRecord:
+    """``decode_record``, an AppendRecords record's entries packed (replay's
+    decoder: no object per entry); raises ``RecordDecodeError`` on any defect."""
     if len(data) < RECORD_HEADER_NUM_BYTES:
         raise RecordDecodeError(
             f"{len(data)} bytes are shorter than the {RECORD_HEADER_NUM_BYTES}-byte record header",
@@ -235,17 +335,16 @@ def decode_record(data: bytes | memoryview) -> MultiplexedRecord:
             offset=RECORD_HEADER_NUM_BYTES - 2,
         )
     try:
-        queue = bytes(data[RECORD_HEADER_NUM_BYTES:name_end]).decode("utf-8")
+        queue = str(data[RECORD_HEADER_NUM_BYTES:name_end], "utf-8")
     except UnicodeDecodeError as exc:
         raise RecordDecodeError("queue name is not valid UTF-8", offset=RECORD_HEADER_NUM_BYTES + exc.start) from None
-    body = data[name_end:]
-    if record_type == RecordType.APPEND_RECORDS:
-        return AppendRecordsRecord(queue, position, decode_append_entries(body, name_end))
+    if record_type == _APPEND_RECORDS:
+        return PackedAppendRecords(queue, position, *decode_packed_entries(memoryview(data)[name_end:], name_end))
     if record_type in (RecordType.TRUNCATE, RecordType.RECORD_POSITION, RecordType.DELETE_QUEUE):
         # mrecordlog 0.5 ignores trailing bytes after these records' names; a
         # correct writer never produces them, so they mark damage.
-        if len(body):
-            raise RecordDecodeError(f"{len(body)} unexpected bytes after the queue name", offset=name_end)
+        if len(data) > name_end:
+            raise RecordDecodeError(f"{len(data) - name_end} unexpected bytes after the queue name", offset=name_end)
         if record_type == RecordType.TRUNCATE:
             return TruncateRecord(queue, position)
         if record_type == RecordType.RECORD_POSITION:

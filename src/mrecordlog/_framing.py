@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import enum
 import re
+
+# A module global for mypyc (the compiled build, setup.py): it looks the type
+# of a dataclass field up in the module's globals, not in builtins.
+from builtins import memoryview
 from dataclasses import dataclass
 from typing import Final
 
 from mrecordlog._codec import (
     BLOCK_NUM_BYTES,
     FRAME_HEADER_NUM_BYTES,
+    FRAME_HEADER_STRUCT,
     ChecksumProfile,
     FrameType,
     frame_checksum,
 )
 
 _ZERO_HEADER: Final = bytes(FRAME_HEADER_NUM_BYTES)
+_pack_frame_header: Final = FRAME_HEADER_STRUCT.pack
+_unpack_frame_header: Final = FRAME_HEADER_STRUCT.unpack_from
 _FRAME_TYPE_BYTE: Final = re.compile(rb"[\x01-\x04]")
 _MAX_FRAME_PAYLOAD: Final = BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES
 _FULL: Final = int(FrameType.FULL)
@@ -42,10 +49,13 @@ def frame_record(record: bytes, block_offset: int, profile: ChecksumProfile) -> 
     With exactly 7 bytes left in the block the first frame is a zero-length
     First frame (the header fills the block).
     """
+    total = len(record)
+    if 0 <= block_offset <= BLOCK_NUM_BYTES - FRAME_HEADER_NUM_BYTES - total:
+        # The common case: one Full frame, no padding.
+        return _pack_frame_header(frame_checksum(profile, _FULL, record), total, _FULL) + record
     if not 0 <= block_offset < BLOCK_NUM_BYTES:
         raise ValueError(f"block offset {block_offset} outside [0, {BLOCK_NUM_BYTES})")
     view = memoryview(record)
-    total = len(record)
     parts: list[bytes | memoryview] = []
     consumed = 0
     offset = block_offset
@@ -141,7 +151,11 @@ class DamageKind(enum.Enum):
     CHECKSUM_MISMATCH = "checksum_mismatch"  # frame dropped, reading continues after it
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like the other per-frame and per-record values of the read path
+# (``RawRecord``, ``PackedAppendRecords``): a frozen dataclass's ``__init__``
+# sets each field through ``object.__setattr__``, several times the cost of a
+# plain one, and replay makes one for every frame. Nothing mutates them.
+@dataclass(slots=True)
 class Frame:
     frame_type: int
     payload: memoryview
@@ -211,20 +225,18 @@ class FrameDecoder:
         self._abandoned = False
 
     def next_event(self) -> FrameEvent:
-        if self.needs_block():
-            return NEED_BLOCK
         block = self._block
-        assert block is not None
         start = self.cursor
+        if block is None or self._abandoned or BLOCK_NUM_BYTES - start < FRAME_HEADER_NUM_BYTES:  # needs_block()
+            return NEED_BLOCK
         header_end = start + FRAME_HEADER_NUM_BYTES
-        if block[start:header_end] == _ZERO_HEADER:
+        checksum, length, frame_type = _unpack_frame_header(block, start)
+        if not (checksum or length or frame_type):
             return EndOfLog(start)
-        frame_type = block[start + 6]
         if not _FULL <= frame_type <= _LAST:
             self._abandoned = True
             self._abandoned_at = start
             return DamagedFrame(DamageKind.INVALID_TYPE, start, BLOCK_NUM_BYTES - start)
-        length = block[start + 4] | (block[start + 5] << 8)
         end = header_end + length
         if end > BLOCK_NUM_BYTES:
             # mrecordlog 0.5 consumes the header before finding this out (and
@@ -235,7 +247,6 @@ class FrameDecoder:
             return DamagedFrame(DamageKind.LENGTH_PAST_BLOCK, start, BLOCK_NUM_BYTES - start)
         self.cursor = end
         payload = self._view[header_end:end]
-        checksum = block[start] | (block[start + 1] << 8) | (block[start + 2] << 16) | (block[start + 3] << 24)
         if self.profile is not None:
             if frame_checksum(self.profile, frame_type, payload) != checksum:
                 return DamagedFrame(DamageKind.CHECKSUM_MISMATCH, start, end - start)
@@ -251,7 +262,9 @@ class FrameDecoder:
 
 @dataclass(frozen=True, slots=True)
 class AssembledRecord:
-    data: bytes
+    # A Full frame's payload as a view of its block (read-only bytes: no
+    # copy), or the joined payloads of a First/Middle.../Last chain.
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +287,7 @@ class RecordAssembler:
     """Joins Full, or First/Middle*/Last, frames into records (mrecordlog 0.5 rules)."""
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._parts: list[memoryview] = []  # views of immutable blocks
         self._open = False
         self._open_num_bytes = 0
 
@@ -294,14 +307,14 @@ class RecordAssembler:
             if frame_type == _FULL:
                 self._open = False
                 self._parts = []
-                return dropped, AssembledRecord(bytes(payload))
+                return dropped, AssembledRecord(payload)
             self._open = True
-            self._parts = [bytes(payload)]
+            self._parts = [payload]
             self._open_num_bytes = len(payload)
             return dropped, None
         if not self._open:
             return None, OrphanFrame(frame_type, len(payload))
-        self._parts.append(bytes(payload))
+        self._parts.append(payload)
         self._open_num_bytes += len(payload)
         if frame_type == _LAST:
             self._open = False

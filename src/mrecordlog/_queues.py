@@ -21,10 +21,15 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
-from mrecordlog._codec import MAX_U64
+from mrecordlog._codec import MAX_U64, PackedAppendRecords
 from mrecordlog.errors import QueueModifiedDuringIteration
 from mrecordlog.outcomes import QueueSummary, Record
+
+# ``Record(position, payload)`` without the Python-level ``__new__`` of a
+# NamedTuple (what its ``_make`` does): one record per step of a range.
+_new_record = tuple.__new__
 
 # Compaction waits for at least this many dead records / bytes, so that a queue
 # truncated one record at a time is not sliced on every call.
@@ -61,14 +66,13 @@ class _Queue:
             return 0
         return len(self.arena) - (self.starts[self.head] - self.arena_base)
 
-    def add(self, file_number: int, position: int, payload: bytes | bytearray | memoryview) -> None:
-        self.positions.append(position)
-        self.starts.append(self.arena_base + len(self.arena))
-        self.arena += payload
-        if self.runs and self.runs[-1][0] == file_number:
-            self.runs[-1][1] += 1
+    def attribute(self, file_number: int, count: int) -> None:
+        """The last ``count`` records added are attributed to ``file_number``."""
+        runs = self.runs
+        if runs and runs[-1][0] == file_number:
+            runs[-1][1] += count
         else:
-            self.runs.append([file_number, 1])
+            runs.append([file_number, count])
 
     def compact_if_worthwhile(self) -> None:
         dead_records = self.head
@@ -155,12 +159,17 @@ class Queues:
     def _iterate(
         self, name: str, q: _Queue, epoch: int, lo: int, hi: int, check_open: Callable[[], None] | None
     ) -> Iterator[Record]:
+        # The columns and the arena are changed in place by appends, and
+        # replaced or shifted only by changes that bump the epoch (a deletion
+        # included), so they can be held here while the epoch holds.
+        positions, starts, arena, base = q.positions, q.starts, q.arena, q.arena_base
         for index in range(lo, hi):
             if check_open is not None:
                 check_open()
-            if q.epoch != epoch or self._queues.get(name) is not q:
+            if q.epoch != epoch:
                 raise QueueModifiedDuringIteration(name)
-            yield Record(q.positions[index], q.payload(index))
+            end = starts[index + 1] - base if index + 1 < len(starts) else len(arena)
+            yield _new_record(Record, (positions[index], bytes(arena[starts[index] - base : end])))
         if check_open is not None:
             check_open()
 
@@ -209,22 +218,44 @@ class Queues:
     ) -> None:
         """Records at consecutive positions from ``first_position`` (which the
         caller checked is at least the queue's next position)."""
+        # The append hot path: a few C calls, and ``_Queue.attribute`` inlined.
         q = self._queues[queue]
-        for offset, payload in enumerate(payloads):
-            q.add(file_number, first_position + offset, payload)
-        q.next_position = first_position + len(payloads)
-        self._live_per_file[file_number] = self._live_per_file.get(file_number, 0) + len(payloads)
+        count = len(payloads)
+        arena = q.arena
+        if count == 1:
+            q.positions.append(first_position)
+            q.starts.append(q.arena_base + len(arena))
+            arena += payloads[0]
+        elif count:
+            q.positions.extend(range(first_position, first_position + count))
+            q.starts.extend(accumulate(map(len, payloads[:-1]), initial=q.arena_base + len(arena)))
+            for payload in payloads:
+                arena += payload
+        q.next_position = first_position + count
+        if not count:
+            return
+        runs = q.runs
+        if runs and runs[-1][0] == file_number:
+            runs[-1][1] += count
+        else:
+            runs.append([file_number, count])
+        live = self._live_per_file
+        live[file_number] = live.get(file_number, 0) + count
 
-    def append_replayed(self, queue: str, file_number: int, position: int, payload: bytes) -> bool:
-        """One record read back from the log; False (and nothing changed) if its
-        position is below the queue's next position or beyond the largest."""
-        q = self._queues[queue]
-        if position < q.next_position or position >= MAX_U64:
-            return False
-        q.add(file_number, position, payload)
-        q.next_position = position + 1
-        self._live_per_file[file_number] = self._live_per_file.get(file_number, 0) + 1
-        return True
+    def append_replayed(self, file_number: int, record: PackedAppendRecords) -> None:
+        """The entries of an AppendRecords record read back from the log, whose
+        positions the caller checked (increasing, from the queue's next
+        position on, each below the largest), in a few C calls."""
+        positions = record.positions
+        if not positions:
+            return
+        q = self._queues[record.queue]
+        q.positions.extend(positions)
+        q.starts.extend(accumulate(record.sizes[:-1], initial=q.arena_base + len(q.arena)))
+        q.arena += record.payloads
+        q.attribute(file_number, len(positions))
+        q.next_position = positions[-1] + 1
+        self._live_per_file[file_number] = self._live_per_file.get(file_number, 0) + len(positions)
 
     def reset(self, queue: str, next_position: int) -> None:
         """Make the queue exist, empty, with this next position (replay of a

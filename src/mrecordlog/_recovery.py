@@ -20,18 +20,21 @@ zeroing) is ``_quarantine``'s job, done by a writable open.
 from __future__ import annotations
 
 import enum
+import operator
 import os
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 from mrecordlog._codec import (
     BLOCK_NUM_BYTES,
-    AppendRecordsRecord,
+    MAX_U64,
     ChecksumProfile,
-    DeleteQueueRecord,
+    PackedAppendRecords,
+    PackedRecord,
     RecordPositionRecord,
     TruncateRecord,
-    decode_record,
+    decode_record_packed,
 )
 from mrecordlog._framing import find_valid_frame
 from mrecordlog._queues import Queues
@@ -46,7 +49,8 @@ class RecoveryMode(enum.Enum):
     SKIP = "skip"
 
     @classmethod
-    def parse(cls, value: str | RecoveryMode) -> RecoveryMode:
+    def parse(cls, value: object) -> RecoveryMode:
+        """A mode or its name; anything else raises InvalidArgument (a compiled build too)."""
         if isinstance(value, RecoveryMode):
             return value
         try:
@@ -202,7 +206,7 @@ def replay(
                 stop = item.location
             continue
         try:
-            record = decode_record(item.data)
+            record = decode_record_packed(item.data)
         except RecordDecodeError as exc:
             damages.append(_damage("undecodable_record", item.start, len(item.data), exc.reason))
             problem = problem or item.start
@@ -310,33 +314,37 @@ def _damage(kind: str, location: Location, num_bytes: int, detail: str = "") -> 
     return Damage(kind, wal_file_name(location.file_number), location.offset, num_bytes, detail)
 
 
-def _apply(
-    queues: Queues,
-    record: AppendRecordsRecord | TruncateRecord | RecordPositionRecord | DeleteQueueRecord,
-    raw: RawRecord,
-) -> None:
+def _apply(queues: Queues, record: PackedRecord, raw: RawRecord) -> None:
     """Apply one record; ``CorruptionError`` (nothing changed) if it cannot
     follow the state, which no sequence of the log's own operations produces."""
     queue = record.queue
-    if isinstance(record, AppendRecordsRecord):
-        next_position = queues.next_position(queue) if queue in queues else record.position
-        expected = next_position
-        for position, _ in record.entries:
-            if position < expected or position >= 2**64 - 1:
-                raise CorruptionError(
-                    f"record at position {position} of queue {queue!r} cannot follow the queue's "
-                    f"next position {expected}",
-                    file=wal_file_name(raw.start.file_number),
-                    offset=raw.start.offset,
-                    queue=queue,
-                    position=position,
-                )
-            expected = position + 1
-        if queue not in queues:
+    if isinstance(record, PackedAppendRecords):
+        exists = queue in queues
+        next_position = queues.next_position(queue) if exists else record.position
+        positions = record.positions
+        # Increasing from the next position on, each below the largest: checked
+        # in C; the loop below only runs to name the offending entry.
+        if positions and not (
+            next_position <= positions[0]
+            and positions[-1] < MAX_U64
+            and (len(positions) == 1 or all(map(operator.lt, positions, islice(positions, 1, None))))
+        ):
+            expected = next_position
+            for position in positions:
+                if position < expected or position >= MAX_U64:
+                    raise CorruptionError(
+                        f"record at position {position} of queue {queue!r} cannot follow the queue's "
+                        f"next position {expected}",
+                        file=wal_file_name(raw.start.file_number),
+                        offset=raw.start.offset,
+                        queue=queue,
+                        position=position,
+                    )
+                expected = position + 1
+        if not exists:
             # The queue's position record was in a file that GC deleted.
             queues.create(queue, record.position)
-        for position, payload in record.entries:
-            queues.append_replayed(queue, raw.attributed_file, position, payload)
+        queues.append_replayed(raw.attributed_file, record)
     elif isinstance(record, TruncateRecord):
         if queue in queues:
             queues.apply_truncate(queues.plan_truncate(queue, record.position))

@@ -10,6 +10,10 @@ about queues.
 from __future__ import annotations
 
 import os
+
+# A module global for mypyc (the compiled build, setup.py): it looks the type
+# of a dataclass field up in the module's globals, not in builtins.
+from builtins import memoryview
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -33,7 +37,8 @@ DEFAULT_FILE_NUM_BYTES: Final = 128 * 1024 * 1024
 # Bytes kept in user space before they are handed to the OS; a flush (every
 # operation under the default policy) hands them over earlier.
 WRITE_BUFFER_NUM_BYTES: Final = 64 * 1024
-_RECORD_STARTS: Final = (int(FrameType.FULL), int(FrameType.FIRST))
+_FULL: Final = int(FrameType.FULL)
+_RECORD_STARTS: Final = (_FULL, int(FrameType.FIRST))
 
 
 def wal_file_name(file_number: int) -> str:
@@ -102,9 +107,9 @@ class Location:
         return f"{wal_file_name(self.file_number)} at offset {self.offset}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per record read (see ``_framing.Frame``)
 class RawRecord:
-    data: bytes
+    data: bytes | memoryview  # a view of the block when the record is one Full frame
     start: Location  # header of the record's first frame
     # The file this record keeps alive for GC: the file the reader was in when
     # it began looking for this record. mrecordlog 0.5's writer attributes a
@@ -229,7 +234,7 @@ class WalReader:
             self.close()
 
     def _here(self, offset_in_block: int) -> Location:
-        return Location(self.current_file, self._block_index * BLOCK_NUM_BYTES + offset_in_block)
+        return Location(self._file_numbers[self._file_index], self._block_index * BLOCK_NUM_BYTES + offset_in_block)
 
     def _read(self) -> Iterator[RawRecord | ReadDamage]:
         if not self._file_numbers:
@@ -245,6 +250,17 @@ class WalReader:
         while True:
             event = decoder.next_event()
             if isinstance(event, Frame):
+                if event.frame_type == _FULL and record_start is None:
+                    # The common case, a whole record in one frame while no
+                    # record is open (``record_start`` is None exactly then):
+                    # what the assembler would make of it, without it.
+                    seen_record_start = True
+                    if decoder.detected_at is not None and self.profile_detected_at is None:
+                        self.profile_detected_at = self._here(decoder.detected_at)
+                    here = self._here(event.offset)
+                    yield RawRecord(event.payload, here, call_start_file)
+                    call_start_file = here.file_number  # the current file
+                    continue
                 if event.frame_type in _RECORD_STARTS:
                     seen_record_start = True
                     started_at = self._here(event.offset)
@@ -353,7 +369,24 @@ class WalWriter:
 
         Raises ``FileNumbersExhausted``, having written nothing, if the bytes
         would need a file after ``wal-18446744073709551615``."""
-        if not self.fits(len(data)):
+        size = len(data)
+        if size <= self.file_num_bytes - self.offset:
+            # The common case: no roll. What reaches the storage is the same
+            # as through the loop below, without slicing the bytes.
+            buffer = self._buffer
+            self.offset += size
+            if buffer or size < WRITE_BUFFER_NUM_BYTES:
+                buffer += data
+                if len(buffer) >= WRITE_BUFFER_NUM_BYTES:
+                    self.flush()
+            else:
+                try:
+                    self._write_out(data)  # large and alone: no copy into the buffer
+                except BaseException:
+                    buffer += data  # as if buffered, then the flush failed
+                    raise
+            return
+        if not self.fits(size):
             raise FileNumbersExhausted(wal_file_name(self.current_file))
         view = memoryview(data)
         while view:
@@ -379,11 +412,16 @@ class WalWriter:
         """Hand buffered bytes to the OS (not durable until ``sync``)."""
         if not self._buffer:
             return
-        assert self._handle is not None
-        self._handle.write_at(self._buffer_offset, self._buffer)
-        self._unsynced_files.add(self.current_file)
-        self._buffer_offset += len(self._buffer)
+        self._write_out(self._buffer)
         self._buffer.clear()
+
+    def _write_out(self, data: bytes | bytearray) -> None:
+        """Hand ``data``, which follows the buffered bytes' place, to the OS
+        (the buffer being empty or ``data`` itself)."""
+        assert self._handle is not None
+        self._handle.write_at(self._buffer_offset, data)
+        self._unsynced_files.add(self.current_file)
+        self._buffer_offset += len(data)
 
     def sync(self) -> None:
         """Flush, then fsync every file written since the last sync. (Creations

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from mrecordlog import _arguments
 from mrecordlog._codec import (
+    BLOCK_NUM_BYTES,
     MAX_RECORD_POSITION,
     MAX_U64,
     ChecksumProfile,
@@ -73,6 +74,10 @@ from mrecordlog.policy import (
 )
 
 Payload = bytes | bytearray | memoryview
+
+# Reaching an enum member through its class is slow (it runs on every append
+# under the default policy).
+_FLUSH_AND_FSYNC = PersistAction.FLUSH_AND_FSYNC
 
 # The command line checks --file-num-bytes with the rule ``open`` applies.
 check_file_num_bytes = _arguments.file_num_bytes
@@ -417,16 +422,20 @@ class MultiRecordLog:
         buffer (an ``array``, a ``memoryview`` of any format or shape), whose
         record is its bytes (``nbytes`` of them, whatever its ``len``).
         """
-        self._check_can_mutate()
+        if self._closed or self._failure is not None:  # (``_check_can_mutate``'s test, inlined)
+            self._check_can_mutate()
         queue = _arguments.queue_name(queue)
         if position is not None:
             position = _arguments.position(position, queue=queue)
         batch = _arguments.batch(payloads, queue)
         # Consuming the caller's iterable ran the caller's code, which may have
         # closed the log: check again before anything is written.
-        self._check_can_mutate()
-        self._require(queue)
-        next_position = self._queues.next_position(queue)
+        if self._closed or self._failure is not None:
+            self._check_can_mutate()
+        try:
+            next_position = self._queues.next_position(queue)
+        except KeyError:
+            raise MissingQueue(queue) from None
         if position is not None:
             if position + 1 == next_position:
                 return AppendOutcome(None, 0)
@@ -435,7 +444,8 @@ class MultiRecordLog:
         if not batch:
             return AppendOutcome(None, 0)
         first = next_position if position is None else position
-        if first + len(batch) - 1 > MAX_RECORD_POSITION:
+        last = first + len(batch) - 1
+        if last > MAX_RECORD_POSITION:
             raise PositionOverflow(queue, first, len(batch))
         record = encode_append_records(queue, first, batch)
         file_number = self._writer.current_file
@@ -447,7 +457,7 @@ class MultiRecordLog:
 
         written = self._mutating(write)
         self._queues.append_batch(queue, file_number, first, batch)
-        return AppendOutcome(first + len(batch) - 1, written)
+        return AppendOutcome(last, written)
 
     # -- truncating ----------------------------------------------------------
 
@@ -563,7 +573,8 @@ class MultiRecordLog:
             raise LogClosed(self._directory)
 
     def _check_can_mutate(self) -> None:
-        self._check_open()
+        if self._closed:  # ``_check_open``, inlined: this runs twice per append
+            raise LogClosed(self._directory)
         if self._failure is not None:
             raise LogFailed(self._failure)
 
@@ -590,12 +601,13 @@ class MultiRecordLog:
             raise
 
     def _write(self, record: bytes) -> int:
-        framed = frame_record(record, self._writer.block_offset, self._profile)
-        self._writer.append(framed)
+        writer = self._writer
+        framed = frame_record(record, writer.offset % BLOCK_NUM_BYTES, self._profile)
+        writer.append(framed)
         return len(framed)
 
     def _persist(self, action: PersistAction) -> None:
-        if action is PersistAction.FLUSH_AND_FSYNC:
+        if action is _FLUSH_AND_FSYNC:
             self._writer.sync()
         else:
             self._writer.flush()
