@@ -25,6 +25,22 @@ the source tree (each must come from the fresh environment), and mypy
 --strict on a user script (the ``py.typed`` markers). One line per step; a
 failure prints the step's output and exits 1.
 
+    python3 tasks.py compiled     the mypyc-compiled build: wheel, fresh venv, the vector and model tests
+
+``compiled`` builds the wheel of a copy of the source tree with
+``MRECORDLOG_COMPILE=1`` (setup.py compiles the core modules of its
+``COMPILED_MODULES`` with mypyc), installs it with its ``test`` extra in a
+fresh virtual environment in a temporary directory, checks that those modules
+are the compiled extension modules (``mrecordlog.compiled_modules()``, each a
+``.so`` of the fresh environment), and runs against it, from a copy of
+``tests/`` and ``spec/`` outside the source tree, the recorded mrecordlog 0.5
+vectors, the golden vectors and the core-versus-model state machines (live
+and crash) (``COMPILED_TESTS``), on every core, with the ``dev`` Hypothesis
+profile whatever ``HYPOTHESIS_PROFILE`` says (extra arguments go to pytest,
+e.g. ``--hypothesis-profile=ci``). It needs a C compiler and Python's headers
+(checked first; on Debian: ``apt-get install gcc python3-dev``). One line per
+step, then the elapsed time; a failure prints the step's output and exits 1.
+
     python3 tasks.py symbolic     the decoders under symbolic execution (CrossHair)
 
 ``symbolic`` installs the ``symbolic`` extra (``hypothesis-crosshair``) into
@@ -36,17 +52,21 @@ default 2000; a few minutes on two cores). Extra arguments go to pytest.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import tomllib
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -174,9 +194,10 @@ def _text(output: str | bytes | None) -> str:
 class _Steps:
     """Runs the steps, one line each; the first failure prints its output and exits 1."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], label: str = "wheelcheck") -> None:
         self.cwd = cwd
         self.env = env
+        self.label = label
         self.count = 0
 
     def run(
@@ -222,11 +243,90 @@ class _Steps:
 
     def report(self, name: str, detail: str) -> None:
         self.count += 1
-        print(f"wheelcheck  {name:<12} ok  {detail}", flush=True)
+        print(f"{self.label}  {name:<12} ok  {detail}", flush=True)
 
     def fail(self, name: str, detail: str) -> NoReturn:
-        print(f"wheelcheck  {name:<12} FAILED: {detail}", flush=True)
+        print(f"{self.label}  {name:<12} FAILED: {detail}", flush=True)
         sys.exit(1)
+
+
+@dataclass
+class _FreshInstall:
+    """A wheel of a copy of the source tree, installed in a fresh virtual
+    environment in a temporary directory outside the tree."""
+
+    base: Path  # the temporary directory
+    work: Path  # the steps' working directory
+    venv_dir: Path
+    venv_bin: Path
+    python: Path
+    wheel: Path
+    steps: _Steps
+
+    @property
+    def pip(self) -> tuple[str | os.PathLike[str], ...]:
+        return (self.python, "-m", "pip", "--disable-pip-version-check", "--quiet")
+
+
+@contextlib.contextmanager
+def _fresh_install(
+    label: str,
+    extra: str,
+    *,
+    env_overrides: dict[str, str] | None = None,
+    platform_wheel: bool = False,
+    build_timeout: float = 300,
+    precheck: Callable[[_Steps], None] | None = None,
+) -> Iterator[_FreshInstall]:
+    """Steps ``venv``, ``build`` (one wheel: a platform wheel if
+    ``platform_wheel``, else pure) and ``install`` (with the ``extra``), in a
+    temporary directory removed afterwards; ``precheck`` runs first."""
+    with tempfile.TemporaryDirectory(prefix=f"mrecordlog-{label}-") as temporary:
+        base = Path(temporary).resolve()
+        if base.is_relative_to(ROOT):
+            sys.exit(f"{label}: the temporary directory {base} lies inside the source tree; set TMPDIR")
+        work, venv_dir = base / "work", base / "venv"
+        work.mkdir()
+        env = {name: value for name, value in os.environ.items() if name not in LEAKY_VARIABLES}
+        venv_bin = venv_dir / ("Scripts" if os.name == "nt" else "bin")
+        env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
+        env.update(env_overrides or {})
+        steps = _Steps(work, env, label=label)
+        if precheck is not None:
+            precheck(steps)
+
+        venv_started = time.monotonic()
+        venv.EnvBuilder(with_pip=True).create(venv_dir)
+        python = venv_bin / "python"
+        steps.report("venv", f"{venv_dir} ({time.monotonic() - venv_started:.1f} s)")
+
+        pip = (python, "-m", "pip", "--disable-pip-version-check", "--quiet")
+        _copy_source(base / "source")
+        steps.run(
+            "build",
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            base / "dist",
+            base / "source",
+            timeout=build_timeout,
+            summary=lambda output: " ".join(wheel.name for wheel in (base / "dist").glob("*.whl")),
+        )
+        wheels = sorted((base / "dist").glob("mrecordlog-*.whl"))
+        if len(wheels) != 1 or wheels[0].name.endswith("-none-any.whl") != (not platform_wheel):
+            kind = "platform" if platform_wheel else "pure"
+            steps.fail("build", f"expected one {kind} wheel of mrecordlog, got {[wheel.name for wheel in wheels]}")
+        wheel = wheels[0]
+        steps.run(
+            "install",
+            *pip,
+            "install",
+            f"mrecordlog[{extra}] @ {wheel.as_uri()}",
+            timeout=300,
+            summary=lambda output: f"{wheel.name}[{extra}]",
+        )
+        yield _FreshInstall(base, work, venv_dir, venv_bin, python, wheel, steps)
 
 
 def _verify_hello(expected_version: str) -> Callable[[str], str | None]:
@@ -261,46 +361,14 @@ def wheelcheck() -> None:
     started = time.monotonic()
     project_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     modules = _source_modules()
-    with tempfile.TemporaryDirectory(prefix="mrecordlog-wheelcheck-") as temporary:
-        base = Path(temporary).resolve()
-        if base.is_relative_to(ROOT):
-            sys.exit(f"wheelcheck: the temporary directory {base} lies inside the source tree; set TMPDIR")
-        work, venv_dir = base / "work", base / "venv"
-        work.mkdir()
-        env = {name: value for name, value in os.environ.items() if name not in LEAKY_VARIABLES}
-        venv_bin = venv_dir / ("Scripts" if os.name == "nt" else "bin")
-        env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", "")])
-        steps = _Steps(work, env)
-
-        venv_started = time.monotonic()
-        venv.EnvBuilder(with_pip=True).create(venv_dir)
-        python = venv_bin / "python"
-        steps.report("venv", f"{venv_dir} ({time.monotonic() - venv_started:.1f} s)")
-
-        pip = (python, "-m", "pip", "--disable-pip-version-check", "--quiet")
-        _copy_source(base / "source")
-        steps.run(
-            "build",
-            *pip,
-            "wheel",
-            "--no-deps",
-            "--wheel-dir",
-            base / "dist",
-            base / "source",
-            timeout=300,
-            summary=lambda output: " ".join(wheel.name for wheel in (base / "dist").glob("*.whl")),
-        )
-        wheels = sorted((base / "dist").glob("mrecordlog-*.whl"))
-        if len(wheels) != 1:
-            steps.fail("build", f"expected one mrecordlog wheel, got {[wheel.name for wheel in wheels]}")
-        wheel = wheels[0]
-        steps.run(
-            "install",
-            *pip,
-            "install",
-            f"mrecordlog[oracle] @ {wheel.as_uri()}",
-            timeout=300,
-            summary=lambda output: f"{wheel.name}[oracle]",
+    with _fresh_install("wheelcheck", "oracle") as fresh:
+        work, venv_dir, venv_bin, python, steps, pip = (
+            fresh.work,
+            fresh.venv_dir,
+            fresh.venv_bin,
+            fresh.python,
+            fresh.steps,
+            fresh.pip,
         )
         command = venv_bin / "mrecordlog"
         steps.run("help", command, "--help", summary=lambda output: output.splitlines()[0])
@@ -366,12 +434,123 @@ def wheelcheck() -> None:
     print(f"wheelcheck  {steps.count} steps passed in {time.monotonic() - started:.1f} s", flush=True)
 
 
+# -- compiled: the mypyc build, installed and tested from outside the tree -----
+
+# What the compiled build must pass: the tests that hold the core to the bytes
+# of the recorded and golden vectors and to the model. (The tests that plant
+# bugs by replacing core functions cannot patch compiled ones.)
+COMPILED_TESTS = (
+    "tests/test_vectors.py",
+    "tests/test_golden_vectors.py",
+    "tests/test_stateful.py",
+    "tests/test_crash_machine.py",
+)
+
+VERIFY_COMPILED = """\
+import importlib, json, os, sys
+import mrecordlog
+venv_dir = os.path.realpath(sys.argv[1])
+expected = sorted(json.load(sys.stdin))
+found = list(mrecordlog.compiled_modules())
+problems = [] if found == expected else [f"compiled_modules() is {found}, expected {expected}"]
+for name in expected:
+    origin = os.path.realpath(importlib.import_module(name).__file__ or "")
+    if not origin.endswith(".so") or not origin.startswith(venv_dir + os.sep):
+        problems.append(f"{name}: loaded from {origin}, not a .so of {venv_dir}")
+print("\\n".join(problems) or " ".join(found))
+sys.exit(1 if problems else 0)
+"""
+
+
+def _compiled_modules_of_setup() -> list[str]:
+    """``COMPILED_MODULES`` of setup.py, read (importing it would run setup())."""
+    for node in ast.parse((ROOT / "setup.py").read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "COMPILED_MODULES" for target in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    sys.exit("compiled: setup.py defines no COMPILED_MODULES")
+
+
+def _toolchain_problem() -> str | None:
+    """What the build lacks to compile C extension modules, if anything."""
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    header = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    missing = [f"a C compiler ({compiler})"] if shutil.which(compiler) is None else []
+    missing += [] if header.is_file() else [f"Python's headers ({header})"]
+    if not missing:
+        return None
+    return f"compiling needs {' and '.join(missing)}: on Debian, apt-get install gcc python3-dev (as root)"
+
+
+def _pytest_summary(output: str) -> str:
+    lines = [line.strip("= ") for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def compiled(pytest_arguments: list[str]) -> None:
+    started = time.monotonic()
+    expected = _compiled_modules_of_setup()
+
+    def toolchain(steps: _Steps) -> None:
+        problem = _toolchain_problem()
+        if problem is not None:
+            steps.fail("toolchain", problem)
+        steps.report("toolchain", f"C compiler and {Path(sysconfig.get_paths()['include']) / 'Python.h'}")
+
+    with _fresh_install(
+        "compiled",
+        "test",
+        env_overrides={"MRECORDLOG_COMPILE": "1", "HYPOTHESIS_PROFILE": "dev"},
+        platform_wheel=True,
+        build_timeout=600,
+        precheck=toolchain,
+    ) as fresh:
+        base, work, venv_dir, python, steps = fresh.base, fresh.work, fresh.venv_dir, fresh.python, fresh.steps
+        steps.run(
+            "compiled",
+            python,
+            "-c",
+            VERIFY_COMPILED,
+            venv_dir,
+            stdin=json.dumps(expected),
+            summary=lambda output: output.strip(),
+        )
+
+        # The tests and the vectors they read, outside the source tree: `mrecordlog`
+        # can only come from the fresh environment.
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "spec", work / "spec")
+        shared_vectors = ROOT.parent / "shared" / "vectors"
+        if shared_vectors.is_dir():  # read by test_vectors.py, as in the source tree
+            shutil.copytree(shared_vectors, base / "shared" / "vectors")
+        steps.run(
+            "tests",
+            python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "auto",
+            *COMPILED_TESTS,
+            *pytest_arguments,
+            timeout=1200,
+            summary=_pytest_summary,
+        )
+    print(f"compiled  {steps.count} steps passed in {time.monotonic() - started:.1f} s", flush=True)
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "bench", "symbolic"):
+    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "compiled", "bench", "symbolic"):
         print(__doc__)
         sys.exit(2)
     if argv[0] == "wheelcheck":
         wheelcheck()
+        return
+    if argv[0] == "compiled":
+        compiled(argv[1:])
         return
     ensure_environment()
     task, rest = argv[0], argv[1:]
@@ -387,7 +566,7 @@ def main(argv: list[str]) -> None:
         test = ["tests/test_decoder_properties.py", "-p", "no:cacheprovider", "--hypothesis-show-statistics"]
         run(PYTHON, "-m", "pytest", "-n", "0", *test, *rest)
         return
-    run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench")
+    run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench", "setup.py", "build_backend")
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
     # On every core unless the caller chose (-n 0 runs in this process).

@@ -6,6 +6,7 @@ The public API, re-exported; nothing else lives here.
 """
 
 from mrecordlog._codec import ChecksumProfile
+from mrecordlog._compiled import compiled_modules
 from mrecordlog._recovery import Damage, QuarantinedBytes, RecoveryMode, RecoveryReport
 from mrecordlog._storage import OsStorage, Storage, StorageFile
 from mrecordlog.errors import (
@@ -84,5 +85,6 @@ __all__ = [
     "StorageFile",
     "TruncateOutcome",
     "UnexpectedEntry",
+    "compiled_modules",
     "inspect_log",
 ]
