@@ -3,11 +3,14 @@
 Subcommands: ``apply`` (run ops.jsonl, print results.jsonl), ``dump`` (print
 the canonical state, strictly read-only), ``crashcheck`` (the crash-consistency
 campaign, the README's main job), ``fuzz`` (the reader fuzz campaign over
-damaged directories), ``demo`` (a workload that writes, reopens and dumps a
-log).
+damaged directories), ``conformance`` (check another implementation),
+``merge-reports`` (merge the JSON reports of a campaign's shards), ``demo`` (a
+workload that writes, reopens and dumps a log). The campaigns scale out with
+``--workers`` and ``--shard`` (``oracle.driver``).
 Exit status: 0 success; 1 the log refused (it could not be opened or
 reopened, an I/O error, corruption) or an operation failed unexpectedly (a
-``Panic`` result); 2 usage (bad arguments, a malformed operations file).
+``Panic`` result); 2 usage (bad arguments, a malformed operations file);
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -28,21 +31,22 @@ from mrecordlog.errors import CorruptionError, InvalidArgument, MRecordLogError
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import apply_operations, read_operations, result_line
 from mrecordlog.log import check_file_num_bytes
-from mrecordlog.oracle.adapters import SubprocessAdapter
 from mrecordlog.oracle.classes import BASELINES, BaselineError, baseline_classes
-from mrecordlog.oracle.conformance import CHECKS, ConformanceReport, ConformanceRunner
+from mrecordlog.oracle.conformance import CHECKS, ConformanceReport, run_conformance
 from mrecordlog.oracle.crashcheck import (
-    Campaign,
     CampaignReport,
     exhaustive_check,
     iter_report_lines,
     replay_reproducer,
+    run_campaign,
     write_reproducer,
 )
-from mrecordlog.oracle.fuzz import FuzzCampaign, FuzzReport, ReproducerError, load_reproducer
+from mrecordlog.oracle.driver import WHOLE, Part, WorkerFailed, parse_shard, parse_workers, reproducer_name
+from mrecordlog.oracle.fuzz import FuzzReport, ReproducerError, load_reproducer, run_fuzz_campaign
 from mrecordlog.oracle.fuzz import iter_report_lines as iter_fuzz_report_lines
 from mrecordlog.oracle.fuzz import replay_reproducer as replay_fuzz_reproducer
 from mrecordlog.oracle.fuzz import write_reproducer as write_fuzz_reproducer
+from mrecordlog.oracle.merge import ReportError, load_report, merge_reports
 from mrecordlog.oracle.workloads import exhaustive_workloads
 
 _MODES = [mode.value for mode in RecoveryMode]
@@ -64,6 +68,50 @@ def _add_campaign_arguments(parser: argparse.ArgumentParser, seed_help: str) -> 
         "--reproducer-dir", default=".", metavar="DIR", help="where to write reproducer files (default .)"
     )
     parser.add_argument("--replay", metavar="FILE", help="run a reproducer file again instead of a campaign")
+    _add_scale_out_arguments(parser, workloads=True)
+
+
+def _add_scale_out_arguments(parser: argparse.ArgumentParser, *, workloads: bool) -> None:
+    """--workers and --shard (and --workloads): checked by ``_scale_out``, so
+    that a bad value is one line on stderr."""
+    parser.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="worker processes on this machine (default 1; auto: one per available CPU)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N (K from 1 to N) of the seed space; merge the shards' --json reports with "
+        "mrecordlog merge-reports",
+    )
+    if workloads:
+        parser.add_argument(
+            "--workloads",
+            metavar="N",
+            help="only the seed indices 0 to N-1 (of which a shard runs its part), within the budget",
+        )
+
+
+def _scale_out(args: argparse.Namespace) -> tuple[int, Part, int | None]:
+    """The workers, the shard and the workload limit; ValueError with a one-line message."""
+    workers = parse_workers(args.workers)
+    part = WHOLE if args.shard is None else parse_shard(args.shard)
+    limit = getattr(args, "workloads", None)
+    if limit is not None and not (limit.isdigit() and limit.isascii() and int(limit) > 0):
+        raise ValueError(f"--workloads {limit!r}: expected a positive integer")
+    return workers, part, None if limit is None else int(limit)
+
+
+def _campaign_options(args: argparse.Namespace) -> tuple[int, Part, int | None]:
+    """``_scale_out`` for crashcheck and fuzz, which also refuse the options
+    with --replay (and --exhaustive)."""
+    scale = _scale_out(args)
+    single = args.replay is not None or getattr(args, "exhaustive", False)
+    if single and (args.workers != "1" or args.shard is not None or args.workloads is not None):
+        raise ValueError("--workers, --shard and --workloads apply to a campaign, not to --replay or --exhaustive")
+    return scale
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,6 +191,13 @@ def _parser() -> argparse.ArgumentParser:
     conformance.add_argument(
         "--fail-fast", action="store_true", help="stop at the first failure kept, instead of spending the budget"
     )
+    _add_scale_out_arguments(conformance, workloads=False)
+
+    merge = commands.add_parser(
+        "merge-reports", help="merge the --json reports of the shards of one crashcheck, fuzz or conformance run"
+    )
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json", help="--json reports of the same campaign and seed")
+    merge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     demo = commands.add_parser("demo", help="write a demo workload, reopen, dump")
     demo.add_argument("directory", metavar="DIR", nargs="?", help="log directory (default: a temporary one)")
@@ -185,6 +240,11 @@ def _conformance(args: argparse.Namespace) -> int:
             "mrecordlog conformance: the live check needs Hypothesis: pip install 'mrecordlog[oracle]'", file=sys.stderr
         )
         return 2
+    try:
+        workers, part, _ = _scale_out(args)
+    except ValueError as exc:
+        print(f"mrecordlog conformance: {exc}", file=sys.stderr)
+        return 2
     interactive = sys.stderr.isatty() and not args.json
     started = time.perf_counter()
 
@@ -193,25 +253,19 @@ def _conformance(args: argparse.Namespace) -> int:
         failures = len(report.failures) + len(report.uncollected)
         _bar(min((time.perf_counter() - started) / args.budget, 1.0), f"{counts}; {failures} failure class(es)")
 
-    adapter = SubprocessAdapter(args.adapter, timeout_seconds=args.timeout)
-    try:
-        with tempfile.TemporaryDirectory(prefix="mrecordlog-conformance-") as workdir:
-            runner = ConformanceRunner(
-                adapter,
-                seed=args.seed,
-                budget_seconds=args.budget,
-                workdir=workdir,
-                checks=checks,
-                baseline=baseline,
-                max_failures=args.max_failures,
-                fail_fast=args.fail_fast,
-                adapter_command=args.adapter,
-                timeout=args.timeout,
-                progress=progress if interactive else None,
-            )
-            report = runner.run()
-    finally:
-        adapter.close()
+    report = run_conformance(
+        args.adapter,
+        seed=args.seed,
+        budget_seconds=args.budget,
+        checks=checks,
+        baseline=baseline,
+        max_failures=args.max_failures,
+        fail_fast=args.fail_fast,
+        timeout=args.timeout,
+        workers=workers,
+        part=part,
+        progress=progress if interactive else None,
+    )
     if interactive:
         sys.stderr.write("\n")
     if args.json:
@@ -256,6 +310,11 @@ def _exhaustive(args: argparse.Namespace) -> int:
 
 
 def _crashcheck(args: argparse.Namespace) -> int:
+    try:
+        workers, part, limit = _campaign_options(args)
+    except ValueError as exc:
+        print(f"mrecordlog crashcheck: {exc}", file=sys.stderr)
+        return 2
     if args.replay is not None:
         with open(args.replay, encoding="utf-8") as handle:
             reproducer = json.load(handle)
@@ -268,14 +327,20 @@ def _crashcheck(args: argparse.Namespace) -> int:
     if args.exhaustive:
         return _exhaustive(args)
     interactive = sys.stderr.isatty() and not args.json
-    campaign = Campaign(args.seed, args.budget, progress=_progress_bar if interactive else None)
-    report = campaign.run()
+    report = run_campaign(
+        args.seed,
+        args.budget,
+        workers=workers,
+        part=part,
+        max_workloads=limit,
+        progress=_progress_bar if interactive else None,
+    )
     if interactive:
         _progress_bar(report, 1.0)
         sys.stderr.write("\n")
     paths = []
     for number, violation in enumerate(report.violations, start=1):
-        path = os.path.join(args.reproducer_dir, f"crashcheck-seed{args.seed}-{number}.json")
+        path = os.path.join(args.reproducer_dir, reproducer_name("crashcheck", args.seed, part, number))
         write_reproducer(violation, path)
         paths.append(path)
     if args.json:
@@ -292,6 +357,11 @@ def _fuzz_progress(report: FuzzReport, fraction: float) -> None:
 
 
 def _fuzz(args: argparse.Namespace) -> int:
+    try:
+        workers, part, limit = _campaign_options(args)
+    except ValueError as exc:
+        print(f"mrecordlog fuzz: {exc}", file=sys.stderr)
+        return 2
     if args.replay is not None:
         try:
             reproducer = load_reproducer(args.replay)
@@ -306,14 +376,20 @@ def _fuzz(args: argparse.Namespace) -> int:
             print(f"{args.replay}: {finding.kind} [{reproducer['mutation']}, {finding.mode}]: {finding.message}")
         return 1
     interactive = sys.stderr.isatty() and not args.json
-    campaign = FuzzCampaign(args.seed, args.budget, progress=_fuzz_progress if interactive else None)
-    report = campaign.run()
+    report = run_fuzz_campaign(
+        args.seed,
+        args.budget,
+        workers=workers,
+        part=part,
+        max_workloads=limit,
+        progress=_fuzz_progress if interactive else None,
+    )
     if interactive:
         _fuzz_progress(report, 1.0)
         sys.stderr.write("\n")
     paths = []
     for number, violation in enumerate(report.details.values(), start=1):
-        path = os.path.join(args.reproducer_dir, f"fuzz-seed{args.seed}-{number}.json")
+        path = os.path.join(args.reproducer_dir, reproducer_name("fuzz", args.seed, part, number))
         write_fuzz_reproducer(violation, path)
         paths.append(path)
     if args.json:
@@ -323,6 +399,19 @@ def _fuzz(args: argparse.Namespace) -> int:
         for path in paths:
             print(f"reproducer: {path}  (run again: mrecordlog fuzz --replay {path})")
     return 1 if report.violations else 0
+
+
+def _merge_reports(args: argparse.Namespace) -> int:
+    try:
+        merged = merge_reports([(path, load_report(path)) for path in args.reports])
+    except ReportError as exc:
+        print(f"mrecordlog merge-reports: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(merged.to_json_value(), sort_keys=True))
+    else:
+        print("\n".join(merged.lines()))
+    return 0 if merged.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -362,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fuzz(args)
         if args.command == "conformance":
             return _conformance(args)
+        if args.command == "merge-reports":
+            return _merge_reports(args)
         if args.directory is not None:
             return run_demo(args.directory, records=args.records, seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="mrecordlog-demo-") as directory:
@@ -376,6 +467,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"mrecordlog {args.command}: {exc}", file=sys.stderr)
         return 1
+    except WorkerFailed as exc:
+        print(f"mrecordlog {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # Any worker processes are stopped by then (oracle.driver).
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        print(f"mrecordlog {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

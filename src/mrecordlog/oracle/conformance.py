@@ -13,23 +13,50 @@ the budget and a ``CheckContext``, and owns what every check shares:
   requests and the tail of the adapter's stderr (``AdapterFailure`` is
   caught here, once, never in a check);
 - the verdict (``oracle.report``).
+
+Scaling out (``oracle.driver``): the seed space of a conformance run is its
+lanes. Lane i runs every check with the seed ``lane_seed(seed, i)`` (lane 0
+with ``seed`` itself), through its own adapter process, for the whole budget.
+A runner runs the first lane of its ``part``: shard K/N with W workers runs
+the lanes K - 1 + N * w, w = 0 .. W - 1, one per worker process
+(``run_conformance``), and their reports merge (``ConformanceReport.merge``);
+shards 1/N .. N/N with W workers each run the lanes of one unsharded run
+with N * W workers.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from mrecordlog.oracle.adapters import Adapter, AdapterFailure
+from mrecordlog.oracle.adapters import Adapter, AdapterFailure, SubprocessAdapter
 from mrecordlog.oracle.capabilities import Capabilities, MalformedHello
+from mrecordlog.oracle.driver import WHOLE, Channel, Part, run_parallel
 from mrecordlog.oracle.report import CHECKS, AdapterTrouble, CheckStats, ConformanceReport, Failure
 
-__all__ = ["CHECKS", "CheckContext", "ConformanceReport", "ConformanceRunner", "Failure"]
+__all__ = [
+    "CHECKS",
+    "CheckContext",
+    "ConformanceReport",
+    "ConformanceRunner",
+    "Failure",
+    "lane_seed",
+    "run_conformance",
+]
 
 BUDGET_SHARES: Final = {"live": 0.4, "reader": 0.2, "writer": 0.2, "continuation": 0.2, "crash": 0.2}
+# Lane i > 0 runs the checks with seed + i * LANE_STRIDE: far from the seeds
+# of other runs' lane 0.
+LANE_STRIDE: Final = 2**32
+
+
+def lane_seed(seed: int, lane: int) -> int:
+    """The seed the checks of lane ``lane`` of a run of ``seed`` get."""
+    return seed + lane * LANE_STRIDE
 
 
 class AdapterGone(BaseException):
@@ -61,6 +88,8 @@ class CheckContext:
     # its own traced copies of the adapter.
     adapter_command: str | None = None
     timeout: float = 30.0
+    # The run was asked to stop (Ctrl-C, another lane failed with fail_fast).
+    stop: Callable[[], bool] | None = None
     _directories: int = field(default=0, repr=False)
 
     @property
@@ -73,6 +102,8 @@ class CheckContext:
 
     def time_left(self) -> bool:
         if self.fail_fast and (self.report.failures or self.report.uncollected):
+            return False
+        if self.stop is not None and self.stop():
             return False
         now = time.perf_counter()
         # A check whose share went on starting up (a slow or loaded machine)
@@ -185,6 +216,8 @@ class ConformanceRunner:
         adapter_command: str | None = None,
         timeout: float = 30.0,
         progress: Callable[[ConformanceReport], None] | None = None,
+        part: Part = WHOLE,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         unknown = [check for check in checks if check not in CHECKS]
         if unknown:
@@ -200,6 +233,9 @@ class ConformanceRunner:
         self.adapter_command = adapter_command
         self.timeout = timeout
         self.progress = progress
+        self.part = part
+        self.lane = next(part.indices())
+        self.stop = stop
 
     def run(self) -> ConformanceReport:
         started = time.perf_counter()
@@ -209,6 +245,7 @@ class ConformanceRunner:
             checks={check: CheckStats() for check in self.checks},
             baseline=self.baseline,
             max_failures=self.max_failures,
+            shards=[self.part.label],
         )
         try:
             self._run(report)
@@ -233,13 +270,14 @@ class ConformanceRunner:
             return
         total = sum(BUDGET_SHARES[check] for check in self.checks)
         for check in self.checks:
+            run_check = _check(check)  # imported before its share of the budget starts
             share = self.budget * BUDGET_SHARES[check] / total
             context = CheckContext(
                 name=check,
                 adapter=self.adapter,
                 capabilities=capabilities,
                 report=report,
-                seed=self.seed,
+                seed=lane_seed(self.seed, self.lane),
                 deadline=time.perf_counter() + share,
                 workdir=self.workdir,
                 progress=self.progress,
@@ -247,9 +285,10 @@ class ConformanceRunner:
                 fail_fast=self.fail_fast,
                 adapter_command=self.adapter_command,
                 timeout=self.timeout,
+                stop=self.stop,
             )
             try:
-                _check(check)(context)
+                run_check(context)
             except AdapterGone as gone:
                 report.adapter_trouble = _trouble(check, gone.failure)
                 return
@@ -267,3 +306,89 @@ def _trouble(check: str, failure: AdapterFailure) -> AdapterTrouble:
         list(getattr(failure, "last_requests", None) or [failure.request]),
         list(getattr(failure, "stderr_tail", None) or []),
     )
+
+
+# -- scaling out: lanes in worker processes --------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lane:
+    """A conformance run of one lane through its own adapter process (picklable:
+    sent to a worker process)."""
+
+    adapter_command: str
+    seed: int
+    budget_seconds: float
+    checks: tuple[str, ...]
+    baseline: frozenset[str]
+    max_failures: int
+    fail_fast: bool
+    timeout: float
+
+    def __call__(self, part: Part, channel: Channel | None = None) -> ConformanceReport:
+        return self.run(part, channel.progress if channel else None, channel.stopped if channel else None)
+
+    def run(
+        self,
+        part: Part,
+        progress: Callable[[ConformanceReport], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> ConformanceReport:
+        adapter = SubprocessAdapter(self.adapter_command, timeout_seconds=self.timeout)
+        try:
+            with tempfile.TemporaryDirectory(prefix="mrecordlog-conformance-") as workdir:
+                runner = ConformanceRunner(
+                    adapter,
+                    seed=self.seed,
+                    budget_seconds=self.budget_seconds,
+                    workdir=workdir,
+                    checks=self.checks,
+                    baseline=self.baseline,
+                    max_failures=self.max_failures,
+                    fail_fast=self.fail_fast,
+                    adapter_command=self.adapter_command,
+                    timeout=self.timeout,
+                    progress=progress,
+                    part=part,
+                    stop=stop,
+                )
+                return runner.run()
+        finally:
+            adapter.close()
+
+
+def run_conformance(
+    adapter_command: str,
+    *,
+    seed: int,
+    budget_seconds: float,
+    checks: tuple[str, ...] = CHECKS,
+    baseline: frozenset[str] = frozenset(),
+    max_failures: int = 10,
+    fail_fast: bool = False,
+    timeout: float = 30.0,
+    workers: int = 1,
+    part: Part = WHOLE,
+    progress: Callable[[ConformanceReport], None] | None = None,
+) -> ConformanceReport:
+    """Check the implementation behind ``adapter_command`` in the lanes of
+    ``part``'s shard, one per worker process (1: in this process), each through
+    its own adapter process and runner. With more workers, the report is the
+    merge of the lanes' (up to ``max_failures`` kept) and its ``seconds`` the
+    wall time; ``progress`` sees the merged report; all lanes stop at the first
+    failure kept with ``fail_fast``, and at an adapter failure."""
+    lane = _Lane(adapter_command, seed, budget_seconds, checks, baseline, max_failures, fail_fast, timeout)
+    if workers == 1:
+        return lane.run(part, progress, None)
+    started = time.perf_counter()
+
+    def merge(reports: Sequence[ConformanceReport]) -> ConformanceReport:
+        return ConformanceReport.merge(reports, max_failures=max_failures)
+
+    def stop_when(report: ConformanceReport) -> bool:
+        return report.adapter_trouble is not None or (fail_fast and bool(report.failures or report.uncollected))
+
+    reports = run_parallel(lane, part, workers, merge=merge, progress=progress, stop_when=stop_when)
+    merged = merge(reports)
+    merged.seconds = time.perf_counter() - started
+    return merged

@@ -106,6 +106,7 @@ from mrecordlog.interchange import (
 )
 from mrecordlog.log import MultiRecordLog
 from mrecordlog.model import Model, ModelError, QueueModel
+from mrecordlog.oracle.driver import WHOLE, Part, describe_scale, merge_shards, run_campaign_in_workers
 from mrecordlog.oracle.workloads import BLOCK, MAX_FILE_NUMBER, Workload, generate_workload, policy_of
 
 LOG_DIR: Final = "/log"
@@ -135,6 +136,9 @@ FAULT_KINDS: Final = (
     "os_storage",
     *OPTIONAL_KINDS,
 )
+# A campaign stops at this many violations (``Campaign(max_violations=...)``);
+# merged reports keep as many.
+MAX_VIOLATIONS: Final = 5
 _HEADER: Final = 7
 _NON_ZERO: Final = re.compile(b"[^\x00]")
 _FIRST: Final = 2
@@ -1097,10 +1101,15 @@ class CampaignReport:
     violations: list[Violation] = field(default_factory=list)
     workloads: int = 0
     seconds: float = 0.0
+    # The shards run (``K/N``, a merged report lists several) and the processes.
+    shards: list[str] = field(default_factory=lambda: ["1/1"])
+    workers: int = 1
 
     def to_json_value(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
+            "shards": list(self.shards),
+            "workers": self.workers,
             "images_checked": self.images_checked,
             "violations": len(self.violations),
             "violation_details": [
@@ -1114,6 +1123,51 @@ class CampaignReport:
             "seconds": round(self.seconds, 3),
             "images_per_minute": round(60 * self.images_checked / self.seconds) if self.seconds else 0,
         }
+
+    @classmethod
+    def from_json_value(cls, value: dict[str, Any]) -> CampaignReport:
+        """The report of a ``--json`` object (violations without their reproducers)."""
+        return cls(
+            int(value["seed"]),
+            images_checked=int(value["images_checked"]),
+            by_fault=Counter({kind: int(count) for kind, count in value["by_fault"].items() if count}),
+            by_mode=Counter({mode: int(count) for mode, count in value["by_mode"].items() if count}),
+            refusals=Counter({name: int(count) for name, count in value.get("refusals", {}).items()}),
+            continuations=int(value.get("continuations", 0)),
+            violations=[
+                Violation(str(d["kind"]), str(d["message"]), {}, int(d.get("found_after", 0)))
+                for d in value["violation_details"]
+            ],
+            workloads=int(value["workloads"]),
+            seconds=float(value["seconds"]),
+            shards=[str(shard) for shard in value.get("shards", ["1/1"])],
+            workers=int(value.get("workers", 1)),
+        )
+
+    @classmethod
+    def merge(cls, reports: Sequence[CampaignReport], *, max_violations: int = MAX_VIOLATIONS) -> CampaignReport:
+        """One report of several runs of the same seed (workers or shards):
+        counts summed, the shards listed, the violations in workload order up
+        to ``max_violations``, the longest ``seconds`` (the caller sets the
+        wall time of runs it timed)."""
+        if not reports:
+            raise ValueError("no report to merge")
+        merged = cls(reports[0].seed, shards=merge_shards(r.shards for r in reports), workers=0)
+        for report in reports:
+            merged.images_checked += report.images_checked
+            merged.by_fault.update(report.by_fault)
+            merged.by_mode.update(report.by_mode)
+            merged.refusals.update(report.refusals)
+            merged.continuations += report.continuations
+            merged.violations.extend(report.violations)
+            merged.workloads += report.workloads
+            merged.seconds = max(merged.seconds, report.seconds)
+            merged.workers += report.workers
+        # A workload runs in one process: sorting by its seed (stable) gives
+        # the order of a single process.
+        merged.violations.sort(key=lambda v: int(v.reproducer.get("workload", {}).get("seed", -1)))
+        del merged.violations[max_violations:]
+        return merged
 
 
 CaptureHook = Callable[[SimulatedDisk, History, int], None]
@@ -1296,6 +1350,12 @@ class Campaign:
     optional kinds and a quarter of that share of the others (it costs as much
     as three recoveries, and the optional kinds are where it finds most), and
     a hostile image is added at ``hostile_share`` of the crash points.
+
+    The workloads are those of seed indices 0, 1, 2, ... (the workload seed
+    ``seed * 1_000_003 + index``) that ``part`` owns (a shard and a worker,
+    ``oracle.driver``), in increasing order, below ``max_workloads`` if set,
+    until the budget is spent, ``max_violations`` are found or ``stop()``
+    says so. A workload depends only on its seed.
     """
 
     def __init__(
@@ -1305,11 +1365,14 @@ class Campaign:
         *,
         images_per_point: int = 3,
         progress: Callable[[CampaignReport, float], None] | None = None,
-        max_violations: int = 5,
+        max_violations: int = MAX_VIOLATIONS,
         kinds: Collection[str] = FAULT_KINDS,
         modes: Sequence[str] = MODES,
         continuation_share: float = 0.4,
         hostile_share: float = 0.3,
+        max_workloads: int | None = None,
+        part: Part = WHOLE,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         unknown = (set(kinds) - set(FAULT_KINDS)) | (set(modes) - set(MODES))
         if unknown or not modes:
@@ -1326,16 +1389,22 @@ class Campaign:
         self.continuation_share = continuation_share
         self.hostile_share = hostile_share
         self._hostile = [kind for kind in HOSTILE_KINDS if kind in self.kinds]
-        self.report = CampaignReport(seed)
+        self.max_workloads = max_workloads
+        self.part = part
+        self.stop = stop
+        self.report = CampaignReport(seed, shards=[part.label])
 
     def run(self) -> CampaignReport:
         started = time.perf_counter()
         deadline = started + self.budget
-        workload_seed = self.seed * 1_000_003
         last_progress = 0.0
-        while time.perf_counter() < deadline and len(self.report.violations) < self.max_violations:
+        for index in self.part.indices(self.max_workloads):
+            if time.perf_counter() >= deadline or len(self.report.violations) >= self.max_violations:
+                break
+            if self.stop is not None and self.stop():
+                break
+            workload_seed = self.seed * 1_000_003 + index
             workload = generate_workload(workload_seed, shape=self.shape_for(workload_seed))
-            workload_seed += 1
             self.run_one(workload)
             now = time.perf_counter()
             self.report.seconds = now - started
@@ -1604,7 +1673,7 @@ def replay_reproducer(reproducer: dict[str, Any]) -> str | None:
 def iter_report_lines(report: CampaignReport) -> Iterator[str]:
     value = report.to_json_value()
     yield (
-        f"seed {report.seed}: {report.workloads} workloads, "
+        f"seed {report.seed}{describe_scale(report.shards, report.workers)}: {report.workloads} workloads, "
         f"{report.images_checked} crash images in {report.seconds:.1f} s"
     )
     yield f"({value['images_per_minute']} images per minute; {report.continuations} continuation checks)"
@@ -1625,3 +1694,42 @@ def write_reproducer(violation: Violation, path: str) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(violation.reproducer, handle, indent=1, sort_keys=True)
         handle.write("\n")
+
+
+# -- scaling out: worker processes ---------------------------------------------------
+
+
+def run_campaign(
+    seed: int,
+    budget_seconds: float,
+    *,
+    workers: int = 1,
+    part: Part = WHOLE,
+    max_workloads: int | None = None,
+    progress: Callable[[CampaignReport, float], None] | None = None,
+    initializer: Callable[[], None] | None = None,
+    **options: Any,
+) -> CampaignReport:
+    """The crash campaign over the shard of ``part``, in ``workers``
+    processes (``driver.run_campaign_in_workers``); the workers stop together
+    once ``max_violations`` are found. ``options`` are ``Campaign``'s keyword
+    arguments."""
+    max_violations = int(options.get("max_violations", MAX_VIOLATIONS))
+
+    def merge(reports: Sequence[CampaignReport]) -> CampaignReport:
+        return CampaignReport.merge(reports, max_violations=max_violations)
+
+    return run_campaign_in_workers(
+        Campaign,
+        seed,
+        budget_seconds,
+        workers=workers,
+        part=part,
+        max_workloads=max_workloads,
+        progress=progress,
+        initializer=initializer,
+        options=options,
+        merge=merge,
+        cases_done=lambda report: report.workloads,
+        stop_when=lambda report: len(report.violations) >= max_violations,
+    )

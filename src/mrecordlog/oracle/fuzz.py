@@ -93,6 +93,7 @@ from mrecordlog.interchange import AppendOp, CreateQueueOp, Operation, TruncateO
 from mrecordlog.log import MultiRecordLog
 from mrecordlog.oracle import spec_reader
 from mrecordlog.oracle.crashcheck import LOG_DIR, History, run_workload
+from mrecordlog.oracle.driver import WHOLE, Part, describe_scale, merge_shards, read_json_file, run_campaign_in_workers
 from mrecordlog.oracle.workloads import BLOCK, Workload, generate_workload
 from mrecordlog.outcomes import Record
 
@@ -1046,6 +1047,9 @@ class FuzzReport:
     notes: Counter[str] = field(default_factory=Counter)
     first_notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # The shards run (``K/N``, a merged report lists several) and the processes.
+    shards: list[str] = field(default_factory=lambda: ["1/1"])
+    workers: int = 1
 
     def add(self, finding: Finding, mutation: str, reproducer: dict[str, Any]) -> None:
         if finding.kind == QUARANTINED_ELSEWHERE:
@@ -1074,6 +1078,8 @@ class FuzzReport:
     def to_json_value(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
+            "shards": list(self.shards),
+            "workers": self.workers,
             "images": self.images,
             "base_images": self.base_images,
             "by_mutation": {name: self.by_mutation.get(name, 0) for name in (*MUTATIONS, SPARSE)},
@@ -1098,15 +1104,92 @@ class FuzzReport:
             "call_seconds": CALL_SECONDS,
         }
 
+    @classmethod
+    def from_json_value(cls, value: dict[str, Any]) -> FuzzReport:
+        """The report of a ``--json`` object (violations without their reproducers)."""
+        details = {
+            (str(d["kind"]), str(d["mutation"])): FuzzViolation(
+                str(d["kind"]),
+                str(d["mutation"]),
+                str(d["mode"]),
+                str(d["message"]),
+                int(d["first_at_image"]),
+                int(d["first_at_mutation_image"]),
+                int(d["count"]),
+                {},
+            )
+            for d in value["violation_details"]
+        }
+        by_mutation: Counter[str] = Counter()
+        for violation in details.values():
+            by_mutation[violation.mutation] += violation.count
+        notes = value.get("notes", {})
+        return cls(
+            int(value["seed"]),
+            images=int(value["images"]),
+            base_images=int(value["base_images"]),
+            by_mutation=Counter({name: int(count) for name, count in value["by_mutation"].items() if count}),
+            violations=int(value["violations"]),
+            by_kind=Counter({kind: int(count) for kind, count in value["by_kind"].items() if count}),
+            violations_by_mutation=by_mutation,
+            details=details,
+            notes=Counter({kind: int(note["count"]) for kind, note in notes.items()}),
+            first_notes={kind: str(note["first"]) for kind, note in notes.items()},
+            seconds=float(value["seconds"]),
+            shards=[str(shard) for shard in value.get("shards", ["1/1"])],
+            workers=int(value.get("workers", 1)),
+        )
+
+    @classmethod
+    def merge(cls, reports: Sequence[FuzzReport]) -> FuzzReport:
+        """One report of several runs of the same seed (workers or shards):
+        counts summed, the shards listed, for each (kind, mutation) the first
+        violation (of the lowest workload seed when the reproducers say) with
+        the counts summed, the longest ``seconds`` (the caller sets the wall
+        time of runs it timed)."""
+        if not reports:
+            raise ValueError("no report to merge")
+        merged = cls(reports[0].seed, shards=merge_shards(r.shards for r in reports), workers=0)
+        found: dict[tuple[str, str], list[FuzzViolation]] = {}
+        for report in reports:
+            merged.images += report.images
+            merged.base_images += report.base_images
+            merged.by_mutation.update(report.by_mutation)
+            merged.violations += report.violations
+            merged.by_kind.update(report.by_kind)
+            merged.violations_by_mutation.update(report.violations_by_mutation)
+            merged.notes.update(report.notes)
+            for kind, message in report.first_notes.items():
+                merged.first_notes.setdefault(kind, message)
+            merged.seconds = max(merged.seconds, report.seconds)
+            merged.workers += report.workers
+            for key, violation in report.details.items():
+                found.setdefault(key, []).append(violation)
+
+        def workload_seed(violation: FuzzViolation) -> tuple[int, int]:
+            seed = violation.reproducer.get("workload", {}).get("seed")
+            return (0, int(seed)) if seed is not None else (1, 0)
+
+        firsts = {key: min(violations, key=workload_seed) for key, violations in found.items()}
+        for key in sorted(firsts, key=lambda key: workload_seed(firsts[key])):  # stable: report order otherwise
+            merged.details[key] = replace(firsts[key], count=sum(v.count for v in found[key]))
+        return merged
+
 
 class FuzzCampaign:
     """Mutates seeded base logs until the budget is spent, checking every promise.
 
-    Each base log gets ``images_per_base`` mutations, their names taken in
-    turn from a seeded shuffle of the catalogue; every ``memory_every``-th
-    image is opened under tracemalloc; the first base log and every
-    ``sparse_every``-th also make a ``sparse_far_byte`` image on the real
-    file system.
+    The base logs are those of seed indices 0, 1, 2, ... (the workload seed
+    ``seed * 1_000_003 + index``) that ``part`` owns (a shard and a worker,
+    ``oracle.driver``), in increasing order, below ``max_workloads`` if set,
+    until the budget is spent or ``stop()`` says so. Everything about a base
+    log depends only on its index: its ``images_per_base`` mutations take
+    their names in turn from seeded shuffles of the catalogue (image k of the
+    campaign, k = index * images_per_base + j, has the name at k in the
+    concatenation of one shuffle per round of the catalogue) and their seeds
+    from the base log's own generator; every ``memory_every``-th image is
+    opened under tracemalloc; base logs 0, ``sparse_every``, ... also make a
+    ``sparse_far_byte`` image on the real file system.
     """
 
     def __init__(
@@ -1118,6 +1201,9 @@ class FuzzCampaign:
         memory_every: int = 16,
         sparse_every: int = 100,
         progress: Callable[[FuzzReport, float], None] | None = None,
+        max_workloads: int | None = None,
+        part: Part = WHOLE,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.seed = seed
         self.budget = budget_seconds
@@ -1125,19 +1211,33 @@ class FuzzCampaign:
         self.memory_every = memory_every
         self.sparse_every = sparse_every
         self.progress = progress
-        self.report = FuzzReport(seed)
+        self.max_workloads = max_workloads
+        self.part = part
+        self.stop = stop
+        self.report = FuzzReport(seed, shards=[part.label])
+        self._rounds: dict[int, list[str]] = {}
+
+    def mutation_at(self, image: int) -> str:
+        """The mutation of the campaign's image ``image`` (index * images_per_base + j)."""
+        names = sorted(MUTATIONS)
+        round_, place = divmod(image, len(names))
+        order = self._rounds.get(round_)
+        if order is None:
+            order = names
+            random.Random(f"fuzz-mutation-order/{self.seed}/{round_}").shuffle(order)
+            self._rounds = {round_: order}
+        return order[place]
 
     def run(self) -> FuzzReport:
         started = time.perf_counter()
         deadline = started + self.budget
-        rng = random.Random(self.seed)
-        names = sorted(MUTATIONS)
-        turn: list[str] = []
-        workload_seed = self.seed * 1_000_003
         last_progress = 0.0
-        while time.perf_counter() < deadline:
+        for index in self.part.indices(self.max_workloads):
+            if time.perf_counter() >= deadline or (self.stop is not None and self.stop()):
+                break
+            workload_seed = self.seed * 1_000_003 + index
             workload = fuzz_workload(workload_seed)
-            workload_seed += 1
+            rng = random.Random(f"fuzz-mutation-seeds/{workload_seed}")
             base, findings = build_base(workload)
             self.report.base_images += 1
             for finding in findings:
@@ -1145,15 +1245,13 @@ class FuzzCampaign:
                 self.report.add(finding, BASE, {**reproducer, "mutation_seed": 0})
             if base is None:
                 continue
-            if (self.report.base_images - 1) % self.sparse_every == 0:
+            if index % self.sparse_every == 0:
                 self._check(base, SPARSE, rng.getrandbits(32))
-            for _ in range(self.images_per_base):
+            for image in range(index * self.images_per_base, (index + 1) * self.images_per_base):
                 if time.perf_counter() >= deadline:
                     break
-                if not turn:
-                    turn = names[:]
-                    rng.shuffle(turn)
-                self._check(base, turn.pop(), rng.getrandbits(32))
+                sample = self.memory_every > 0 and image % self.memory_every == 0
+                self._check(base, self.mutation_at(image), rng.getrandbits(32), memory_sample=sample)
                 now = time.perf_counter()
                 if self.progress is not None and now - last_progress > 0.2:
                     self.report.seconds = now - started
@@ -1162,12 +1260,11 @@ class FuzzCampaign:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
-    def _check(self, base: BaseImage, name: str, seed: int) -> None:
+    def _check(self, base: BaseImage, name: str, seed: int, *, memory_sample: bool = False) -> None:
         if name == SPARSE:
             image = sparse_image(base, seed)
         else:
-            sample = self.memory_every > 0 and self.report.images % self.memory_every == 0
-            image = mutated_image(base, name, seed, memory_sample=sample)
+            image = mutated_image(base, name, seed, memory_sample=memory_sample)
         if image is None:
             return
         findings = check_image(image)
@@ -1192,10 +1289,9 @@ class ReproducerError(ValueError):
 
 def load_reproducer(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ReproducerError(f"cannot read it: {exc}") from None
+        value = read_json_file(path)
+    except ValueError as exc:
+        raise ReproducerError(str(exc)) from None
     if not isinstance(value, dict) or value.get("format") != REPRODUCER_FORMAT:
         raise ReproducerError(f'not a fuzz reproducer (no "format": "{REPRODUCER_FORMAT}")')
     name = value.get("mutation")
@@ -1233,7 +1329,8 @@ def write_reproducer(violation: FuzzViolation, path: str) -> None:
 def iter_report_lines(report: FuzzReport) -> Iterator[str]:
     value = report.to_json_value()
     yield (
-        f"seed {report.seed}: {report.base_images} base logs, {report.images} mutated images "
+        f"seed {report.seed}{describe_scale(report.shards, report.workers)}: {report.base_images} base logs, "
+        f"{report.images} mutated images "
         f"in {report.seconds:.1f} s ({value['images_per_second']} images per second)"
     )
     yield f"memory bound: {MEMORY_BOUND}; time limit per call: {CALL_SECONDS:g} s"
@@ -1253,3 +1350,35 @@ def iter_report_lines(report: FuzzReport) -> Iterator[str]:
             f"  {v.kind} [{v.mutation}, {v.mode}] first at image {v.image} ({v.mutation} image "
             f"{v.mutation_image}), {v.count} time(s): {v.message}"
         )
+
+
+# -- scaling out: worker processes -------------------------------------------------------
+
+
+def run_fuzz_campaign(
+    seed: int,
+    budget_seconds: float,
+    *,
+    workers: int = 1,
+    part: Part = WHOLE,
+    max_workloads: int | None = None,
+    progress: Callable[[FuzzReport, float], None] | None = None,
+    initializer: Callable[[], None] | None = None,
+    **options: Any,
+) -> FuzzReport:
+    """The fuzz campaign over the shard of ``part``, in ``workers`` processes
+    (``driver.run_campaign_in_workers``). ``options`` are ``FuzzCampaign``'s
+    keyword arguments."""
+    return run_campaign_in_workers(
+        FuzzCampaign,
+        seed,
+        budget_seconds,
+        workers=workers,
+        part=part,
+        max_workloads=max_workloads,
+        progress=progress,
+        initializer=initializer,
+        options=options,
+        merge=FuzzReport.merge,
+        cases_done=lambda report: report.base_images,
+    )

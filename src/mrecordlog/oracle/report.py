@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+from mrecordlog.oracle.driver import describe_scale, merge_shards
 
 CHECKS: Final = ("live", "reader", "writer", "continuation", "crash")
 VERDICTS: Final = ("pass", "fail", "adapter_failure", "nothing_checked")
@@ -75,6 +77,9 @@ class ConformanceReport:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     max_failures: int = 10
+    # The shards run (``K/N``, a merged report lists several) and the processes.
+    shards: list[str] = field(default_factory=lambda: ["1/1"])
+    workers: int = 1
 
     # -- collection ---------------------------------------------------------
 
@@ -145,13 +150,88 @@ class ConformanceReport:
             "implementation": self.implementation,
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
+            "shards": list(self.shards),
+            "workers": self.workers,
         }
+
+    @classmethod
+    def from_json_value(cls, value: dict[str, Any]) -> ConformanceReport:
+        """The report of a ``--json`` object."""
+        failures = [
+            Failure(str(f["check"]), str(f["class"]), str(f["summary"]), dict(f["reproducer"]), int(f["count"]))
+            for f in value["failures"]
+        ]
+        trouble = value.get("adapter_failure")
+        return cls(
+            dict(value["implementation"]),
+            int(value["seed"]),
+            checks={
+                name: CheckStats(**{k: int(v) for k, v in stats.items()}) for name, stats in value["checks"].items()
+            },
+            failures=failures,
+            uncollected=Counter({(str(u["check"]), str(u["class"])): int(u["count"]) for u in value["uncollected"]}),
+            known=Counter({(str(k["check"]), str(k["class"])): int(k["count"]) for k in value["known"]}),
+            baseline=frozenset(str(name) for name in value["baseline"]),
+            adapter_trouble=None if trouble is None else AdapterTrouble(**trouble),
+            notes=[str(note) for note in value["notes"]],
+            seconds=float(value["seconds"]),
+            max_failures=max(10, len(failures)),
+            shards=[str(shard) for shard in value.get("shards", ["1/1"])],
+            workers=int(value.get("workers", 1)),
+        )
+
+    @classmethod
+    def merge(cls, reports: Sequence[ConformanceReport], *, max_failures: int | None = None) -> ConformanceReport:
+        """One report of several runs (lanes of workers, shards): case counts
+        summed per check, failures kept one per (check, class) in report order
+        up to ``max_failures`` (default: the largest of the reports') with
+        their counts summed, the rest counted as uncollected; the first
+        adapter failure; the longest ``seconds`` (the caller sets the wall time
+        of runs it timed). The verdict follows from the merged fields."""
+        if not reports:
+            raise ValueError("no report to merge")
+        answered = [r.implementation for r in reports if r.implementation.get("name", "?") != "?"]
+        merged = cls(
+            answered[0] if answered else dict(reports[0].implementation),
+            reports[0].seed,
+            baseline=frozenset().union(*(r.baseline for r in reports)),
+            max_failures=max_failures if max_failures is not None else max(r.max_failures for r in reports),
+            shards=merge_shards(r.shards for r in reports),
+            workers=sum(r.workers for r in reports),
+        )
+        for report in reports:
+            for name, stats in report.checks.items():
+                total = merged.checks.setdefault(name, CheckStats())
+                for key, count in vars(stats).items():
+                    setattr(total, key, getattr(total, key) + count)
+            for failure in report.failures:
+                kept = merged.kept(failure.check, failure.failure_class)
+                if kept is not None:
+                    kept.count += failure.count
+                elif len(merged.failures) < merged.max_failures:
+                    earlier = merged.uncollected.pop((failure.check, failure.failure_class), 0)
+                    merged.failures.append(replace(failure, count=failure.count + earlier))
+                else:
+                    merged.uncollected[failure.check, failure.failure_class] += failure.count
+            for (check, name), count in report.uncollected.items():
+                kept = merged.kept(check, name)
+                if kept is not None:
+                    kept.count += count
+                else:
+                    merged.uncollected[check, name] += count
+            merged.known.update(report.known)
+            if merged.adapter_trouble is None:
+                merged.adapter_trouble = report.adapter_trouble
+            merged.notes.extend(note for note in report.notes if note not in merged.notes)
+            merged.seconds = max(merged.seconds, report.seconds)
+        return merged
 
     def lines(self) -> Iterator[str]:
         hello = self.implementation
         yield (
             f"{hello.get('name', '?')} {hello.get('version', '')} (recovery: {hello.get('recovery', '?')}, "
-            f"checksums: {','.join(map(str, hello.get('checksums', []) or ['?']))}), seed {self.seed}, "
+            f"checksums: {','.join(map(str, hello.get('checksums', []) or ['?']))}), "
+            f"seed {self.seed}{describe_scale(self.shards, self.workers)}, "
             f"{self.seconds:.1f} s"
         )
         if self.baseline:
