@@ -10,11 +10,13 @@ by mrecordlog 0.5.
   payload bytes), and each queue (first and last retained positions, record
   count, payload bytes, the oldest file holding one of its records).
 - ``read_records``: one queue's records in a range of positions.
-- ``verify_log``: a health check. It replays the files in every recovery
-  mode and reports every damage (file, offset, reason), what each mode keeps
-  and discards, the bytes after the end of the log that a writable ``open``
-  would move to the quarantine, and files of another size than the log's.
-  ``clean`` is true only when none of this was found.
+- ``verify_log``: a health check. It counts the frames of each file (valid
+  and damaged, up to the file's end marker), replays the files in every
+  recovery mode and reports every damage (file, offset, reason), what each
+  mode keeps and discards, the bytes after the end of the log (as a mode
+  recovers it) that a writable ``open`` would move to the quarantine, and
+  files of another size than the log's. ``clean`` is true only when none of
+  this was found.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import os
 from dataclasses import dataclass
 
 from mrecordlog import _arguments
+from mrecordlog._codec import BLOCK_NUM_BYTES, ChecksumProfile
+from mrecordlog._framing import DamagedFrame, EndOfLog, Frame, FrameDecoder
 from mrecordlog._quarantine import StaleBytes, stale_after
 from mrecordlog._recovery import Damage, RecoveryMode, RecoveryReport
 from mrecordlog._storage import Storage
@@ -201,13 +205,25 @@ class ModeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class FileFrames:
+    """One file's frames, read block by block up to its end marker (an
+    all-zero frame header) or its end."""
+
+    name: str
+    size: int
+    frames: int  # valid frames
+    damaged_frames: int  # frames (or rest of a block) a reader skips
+
+
+@dataclass(frozen=True, slots=True)
 class Verification:
     directory: str
+    recovery: str  # the mode whose end of the log defines ``stale``
     checksum_profile: str | None
     file_num_bytes: int
-    files: tuple[tuple[str, int], ...]  # (name, size)
+    files: tuple[FileFrames, ...]
     modes: tuple[ModeOutcome, ...]
-    stale: tuple[StaleBytes, ...]  # after the end (point_in_time), what a writable open quarantines
+    stale: tuple[StaleBytes, ...]  # after the end (as ``recovery`` finds it), what a writable open quarantines
     findings: tuple[str, ...]  # one line each; empty when clean
 
     @property
@@ -217,10 +233,14 @@ class Verification:
     def to_json_value(self) -> dict[str, object]:
         return {
             "directory": self.directory,
+            "recovery": self.recovery,
             "clean": self.clean,
             "checksum_profile": self.checksum_profile,
             "file_num_bytes": self.file_num_bytes,
-            "files": [{"name": name, "size": size} for name, size in self.files],
+            "files": [
+                {"name": f.name, "size": f.size, "frames": f.frames, "damaged_frames": f.damaged_frames}
+                for f in self.files
+            ],
             "modes": [
                 {
                     "mode": m.mode,
@@ -256,7 +276,11 @@ class Verification:
             f"checksum profile: {self.checksum_profile or '(undetermined: no valid frame)'}",
             f"files: {len(self.files)} (file size {self.file_num_bytes})",
         ]
-        lines.extend(f"  {name}  {size} bytes" for name, size in self.files)
+        lines.extend(
+            f"  {f.name}  {f.size} bytes  {f.frames} frame(s)"
+            + (f", {f.damaged_frames} damaged" if f.damaged_frames else "")
+            for f in self.files
+        )
         for m in self.modes:
             if m.refusal is not None:
                 lines.append(f"{m.mode}: refuses to open: {m.refusal}")
@@ -269,7 +293,9 @@ class Verification:
             lines.extend(f"  {_describe_damage(d)}" for d in m.damages)
         for s in self.stale:
             what = "the whole file" if s.whole_file else f"{s.num_bytes} byte(s) from offset {s.offset}"
-            lines.append(f"after the end: {s.file}: {what} (a writable open moves it to the quarantine)")
+            lines.append(
+                f"after the end ({self.recovery}): {s.file}: {what} (a writable open moves it to the quarantine)"
+            )
         if self.findings:
             lines.append(f"verdict: damaged ({len(self.findings)} finding(s))")
             lines.extend(f"  - {finding}" for finding in self.findings)
@@ -283,19 +309,52 @@ def _describe_damage(damage: Damage) -> str:
     return f"{damage.kind} in {damage.file} at offset {damage.offset} ({damage.num_bytes} bytes){detail}"
 
 
+def _count_frames(storage: Storage, path: str, size: int, profile: str | None) -> tuple[int, int]:
+    """The valid and damaged frames of one file, block by block up to its end
+    marker (with the log's profile, or detecting one as a reader does)."""
+    decoder = FrameDecoder(ChecksumProfile(profile) if profile is not None else None)
+    frames = damaged = 0
+    handle = storage.open_file(path, writable=False)
+    try:
+        for offset in range(0, size - size % BLOCK_NUM_BYTES, BLOCK_NUM_BYTES):
+            decoder.feed_block(handle.read_at(offset, BLOCK_NUM_BYTES))
+            while True:
+                event = decoder.next_event()
+                if isinstance(event, Frame):
+                    frames += 1
+                elif isinstance(event, DamagedFrame):
+                    damaged += 1
+                elif isinstance(event, EndOfLog):
+                    return frames, damaged
+                else:
+                    break
+    finally:
+        handle.close()
+    return frames, damaged
+
+
 def verify_log(
-    directory: str | os.PathLike[str], *, storage: Storage | None = None, file_num_bytes: int | None = None
+    directory: str | os.PathLike[str],
+    *,
+    storage: Storage | None = None,
+    file_num_bytes: int | None = None,
+    recovery: RecoveryMode | str = RecoveryMode.POINT_IN_TIME,
 ) -> Verification:
-    """Replay the files in every recovery mode and report what is wrong with
-    them, if anything. Reads only. Raises ``StorageError`` when the directory
-    cannot be read, ``UnexpectedEntry`` for an entry of another kind under a
-    WAL name; a log no mode can make sense of is a finding, not an error."""
+    """Count the frames of each file, replay the files in every recovery mode
+    and report what is wrong with them, if anything; the data after the end
+    of the log is what follows the end ``recovery`` recovers. Reads only.
+    Raises ``StorageError`` when the directory cannot be read,
+    ``UnexpectedEntry`` for an entry of another kind under a WAL name; a log
+    no mode can make sense of is a finding, not an error."""
+    chosen = RecoveryMode.parse(recovery)
     outcomes: list[ModeOutcome] = []
     findings: list[str] = []
     stale: list[StaleBytes] = []
     profile: str | None = None
     sizes: dict[int, int] = {}
     size = 0
+    read_only: Storage | None = None
+    path = os.fspath(directory)
     for mode in RecoveryMode:
         try:
             replayed = replay_read_only(directory, storage=storage, recovery=mode, file_num_bytes=file_num_bytes)
@@ -306,6 +365,7 @@ def verify_log(
         result = replayed.result
         report = result.report
         sizes, size = replayed.file_sizes, replayed.file_num_bytes
+        read_only, path = replayed.storage, replayed.directory
         profile = profile or report.checksum_profile
         queues = result.queues
         records = sum(queues.num_records(name) for name in queues.names())
@@ -331,7 +391,7 @@ def verify_log(
                 f"{mode.value} recovery discards {report.discarded_records} complete record(s) after "
                 f"{report.stopped_at} (queues: {', '.join(repr(q) for q in report.queues_touched)})"
             )
-        if mode is RecoveryMode.POINT_IN_TIME:
+        if mode is chosen:
             stale = stale_after(
                 replayed.storage, replayed.directory, replayed.file_numbers, result.resume, replayed.file_num_bytes
             )
@@ -347,11 +407,18 @@ def verify_log(
             "the recovery modes keep different records: "
             + ", ".join(f"{mode} {count}" for mode, count in sorted(kept.items()))
         )
+    files = []
+    for number, file_bytes in sorted(sizes.items()):
+        assert read_only is not None  # sizes come from a replay
+        name = wal_file_name(number)
+        frames, damaged = _count_frames(read_only, os.path.join(path, name), file_bytes, profile)
+        files.append(FileFrames(name, file_bytes, frames, damaged))
     return Verification(
         os.fspath(directory),
+        chosen.value,
         profile,
         size,
-        tuple((wal_file_name(number), file_bytes) for number, file_bytes in sorted(sizes.items())),
+        tuple(files),
         tuple(outcomes),
         tuple(stale),
         tuple(findings),
