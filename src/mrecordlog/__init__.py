@@ -2,8 +2,10 @@
 Quickwit's mrecordlog 0.5, and the reference its other implementations are
 checked against.
 
-The public API, re-exported; nothing else lives here.
+The public API, re-exported; nothing else lives here but ``__version__``.
 """
+
+from importlib.metadata import PackageNotFoundError, version
 
 from mrecordlog._codec import ChecksumProfile
 from mrecordlog._compiled import compiled_modules
@@ -41,6 +43,11 @@ from mrecordlog.outcomes import (
     TruncateOutcome,
 )
 from mrecordlog.policy import Always, DoNothing, OnDelay, PersistAction, PersistPolicy
+
+try:
+    __version__ = version("mrecordlog")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Always",
