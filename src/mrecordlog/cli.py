@@ -20,6 +20,7 @@ interrupted (Ctrl-C). ``main`` turns every error into one line on stderr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import io
 import json
@@ -182,13 +183,13 @@ def _describe_entry(path: str) -> str | None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return f"{path!r} does not exist"
+        return f"'{path}' does not exist"
     except (OSError, ValueError) as exc:
-        return f"{path!r} cannot be examined: {getattr(exc, 'strerror', None) or exc}"
+        return f"'{path}' cannot be examined: {getattr(exc, 'strerror', None) or exc}"
     if stat.S_ISDIR(mode):
         return None
     kind = "a regular file" if stat.S_ISREG(mode) else "not a directory"
-    return f"{path!r} is {kind}, not a log directory"
+    return f"'{path}' is {kind}, not a log directory"
 
 
 def _log_directory(text: str) -> str:
@@ -215,11 +216,11 @@ def _input_file(text: str) -> str:
     try:
         mode = os.stat(text).st_mode
     except FileNotFoundError:
-        raise argparse.ArgumentTypeError(f"{text!r} does not exist") from None
+        raise argparse.ArgumentTypeError(f"'{text}' does not exist") from None
     except (OSError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise argparse.ArgumentTypeError(f"'{text}' cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     if stat.S_ISDIR(mode):
-        raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
+        raise argparse.ArgumentTypeError(f"'{text}' is a directory, not a file")
     return text
 
 
@@ -496,7 +497,11 @@ def _one_line(text: str) -> str:
 def _printable(text: str, encoding: str = "utf-8") -> str:
     """``text`` as the stream can encode it: a path given as bytes that are
     not UTF-8 reaches Python as lone surrogates, which no stream accepts;
-    they (and what ``encoding`` lacks) are shown as backslash escapes."""
+    such a byte is shown as ``\\xNN`` (as Python's backslashreplace shows it),
+    and a character ``encoding`` lacks as its backslash escape."""
+    # A surrogate that no byte became raises: it is escaped below.
+    with contextlib.suppress(UnicodeEncodeError):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
@@ -509,23 +514,35 @@ def _err(text: str) -> None:
     sys.stderr.flush()
 
 
-# A backslash and the characters that would break a line or hide in a
-# terminal, as escapes, so that ``read --format text`` prints each record on
-# one line and the payload can be told back unambiguously.
-_TEXT_ESCAPES = {ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-_TEXT_ESCAPES.update(
-    {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if code not in _TEXT_ESCAPES}
-)
-_TEXT_ESCAPES.update({code: f"\\u{code:04x}" for code in (0x2028, 0x2029)})
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+# Everything but printable ASCII other than the backslash: what ``payload_text``
+# looks at one character at a time (keeping printable non-ASCII text as it is).
+_NOT_PLAIN = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not valid UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if char.isprintable():
+        return char
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def payload_text(payload: bytes) -> str:
-    """A payload as one line of text: UTF-8, with each byte that is not part of
-    valid UTF-8 as ``\\xNN`` (what Python's backslashreplace shows), and a
-    backslash, tab, line breaks and other control characters escaped."""
-    decoded = payload.decode("utf-8", "surrogateescape").translate(_TEXT_ESCAPES)
-    return _UNDECODABLE.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", decoded)
+    """A payload as one line of printable text: UTF-8, with each byte that is
+    not part of valid UTF-8 as ``\\xNN`` (80 to ff, as Python's
+    backslashreplace shows it), a backslash as ``\\\\``, tab and line breaks
+    as ``\\t``, ``\\n``, ``\\r``, other ASCII control characters as ``\\xNN``
+    (00 to 7f) and other characters that are not printable (U+0085, U+2028,
+    U+00AD, ...) as ``\\uNNNN`` or ``\\UNNNNNNNN``. Each payload has one such
+    text, and each text one payload."""
+    return _NOT_PLAIN.sub(_escape, payload.decode("utf-8", "surrogateescape"))
 
 
 def _record_line(record: Record, form: str) -> str:
