@@ -396,7 +396,11 @@ def verify_log(
                 replayed.storage, replayed.directory, replayed.file_numbers, result.resume, replayed.file_num_bytes
             )
     for piece in stale:
-        what = "a whole file" if piece.whole_file else f"{piece.num_bytes} non-zero byte(s) from offset {piece.offset}"
+        what = (
+            "a whole file"
+            if piece.whole_file
+            else f"{piece.num_bytes} byte(s) from offset {piece.offset} up to its last non-zero byte"
+        )
         findings.append(f"after the end of the log: {piece.file}: {what}")
     for number, file_bytes in sorted(sizes.items()):
         if file_bytes != size:
