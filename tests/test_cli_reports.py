@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import mrecordlog
 import mrecordlog.cli
 from mrecordlog.cli import main, payload_text
 from mrecordlog.interchange import unpack_wal_image
@@ -365,3 +366,50 @@ def test_the_reports_work_in_a_directory_nobody_may_write_to() -> None:
         finally:
             for path in [directory, *directory.iterdir()]:
                 os.chmod(path, stat.S_IRWXU)
+
+
+# -- what verify counts and where it looks for data after the end ----------------------
+
+
+def test_verify_counts_one_frame_per_block_a_record_touches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with mrecordlog.MultiRecordLog.open(tmp_path, file_num_bytes=4 * BLOCK, checksum="crc32") as log:
+        log.create_queue("q")  # 1 frame
+        log.append_records("q", [b"a", b"b"])  # 1 frame: one WAL record
+        log.append_record("q", bytes(2 * BLOCK))  # 3 frames: First, Middle, Last
+    assert main(["verify", "--json", str(tmp_path)]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert [(f["frames"], f["damaged_frames"]) for f in verified["files"]] == [(5, 0)]
+    assert [m["records_replayed"] for m in verified["modes"]] == [3, 3, 3]
+
+
+def test_verify_looks_for_data_after_the_end_where_the_chosen_mode_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with mrecordlog.MultiRecordLog.open(tmp_path, file_num_bytes=BLOCK, checksum="crc32") as log:
+        log.create_queue("q")
+        log.append_record("q", b"hello")
+        log.append_record("q", b"world")
+    wal = tmp_path / "wal-00000000000000000000"
+    data = bytearray(wal.read_bytes())
+    data[data.index(b"hello")] ^= 1  # the second frame of three
+    wal.write_bytes(bytes(data))
+    ends = {}
+    for mode in ("point_in_time", "skip"):
+        assert main(["verify", "--json", "--recovery", mode, str(tmp_path)]) == 1
+        verified = json.loads(capsys.readouterr().out)
+        assert verified["recovery"] == mode
+        ends[mode] = verified["stale_after_end"]
+    # point_in_time stops at the damaged frame: the rest is after its end;
+    # skip reads on to the last frame, after which there is nothing.
+    assert [(s["file"], s["whole_file"]) for s in ends["point_in_time"]] == [(wal.name, False)]
+    assert ends["skip"] == []
+
+
+def test_the_reports_of_a_directory_without_wal_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", "--json", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["files"], summary["queues"], summary["checksum_profile"]) == ([], [], None)
+    assert main(["verify", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.endswith("verdict: clean\n")
+    assert main(["read", str(tmp_path), "q"]) == 1
+    assert list(tmp_path.iterdir()) == []
