@@ -173,6 +173,19 @@ def test_a_campaign_off_a_terminal_prints_progress_lines_and_keeps_stdout_clean(
     assert quiet.stderr == ""
 
 
+def test_the_exhaustive_mode_counts_its_traces_in_its_progress_lines(tmp_path: Path) -> None:
+    run = _cli("crashcheck", "--exhaustive", "--json", cwd=tmp_path, env=_env(**{PROGRESS_INTERVAL_ENV: "0.001"}))
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    lines = run.stderr.splitlines()
+    assert lines, run.stderr
+    assert all("% of the traces: " in line for line in lines), run.stderr
+    assert lines[-1].endswith(
+        f"100% of the traces: {len(report['traces'])} of {len(report['traces'])} traces, "
+        f"{report['images_checked']} images, 0 violation(s)"
+    )
+
+
 def test_a_bad_progress_interval_is_a_usage_error(tmp_path: Path) -> None:
     run = _cli("crashcheck", "--budget", "1", cwd=tmp_path, env=_env(**{PROGRESS_INTERVAL_ENV: "soon"}))
     assert run.returncode == 2

@@ -578,8 +578,9 @@ class _Progress:
     the campaign alive; stdout stays the report alone. It also keeps the
     latest counts, which an interrupted campaign prints."""
 
-    def __init__(self, command: str, *, json_output: bool) -> None:
+    def __init__(self, command: str, *, json_output: bool, unit: str = "the budget") -> None:
         self.command = command
+        self.unit = unit
         self.bar = sys.stderr.isatty() and not json_output
         self.interval = None if sys.stderr.isatty() else _progress_interval()
         self.started = time.monotonic()
@@ -595,8 +596,8 @@ class _Progress:
         elif self.interval is not None and time.monotonic() - self.last_line >= self.interval:
             self.last_line = time.monotonic()
             _err(
-                f"mrecordlog {self.command}: {self.last_line - self.started:.0f} s, {100 * fraction:.0f}% of the "
-                f"budget: {counts}"
+                f"mrecordlog {self.command}: {self.last_line - self.started:.0f} s, {100 * fraction:.0f}% of "
+                f"{self.unit}: {counts}"
             )
 
     def finish(self) -> None:
@@ -616,8 +617,8 @@ class _Progress:
 _running: list[_Progress] = []
 
 
-def _start_progress(command: str, json_output: bool) -> _Progress:
-    progress = _Progress(command, json_output=json_output)
+def _start_progress(command: str, json_output: bool, unit: str = "the budget") -> _Progress:
+    progress = _Progress(command, json_output=json_output, unit=unit)
     _running.append(progress)
     return progress
 
@@ -784,12 +785,20 @@ def _exhaustive(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rows = []
     violations = 0
-    for name, workload in exhaustive_workloads():
+    workloads = exhaustive_workloads()
+    progress = _start_progress("crashcheck", args.json, unit="the traces")
+    for done, (name, workload) in enumerate(workloads, start=1):
         report = exhaustive_check(workload, max_images_per_point=512, tear_variants=True)
         violations += len(report.violations)
         rows.append((name, report.crash_points, report.images_checked, len(report.violations)))
+        progress.finish()  # a violation's line starts on a line of its own
         for violation in report.violations:
             print(f"{name}: {violation.kind}: {violation.message}", file=sys.stderr)
+        images = sum(row[2] for row in rows)
+        progress.update(
+            done / len(workloads), f"{done} of {len(workloads)} traces, {images} images, {violations} violation(s)"
+        )
+    progress.finish()
     seconds = time.perf_counter() - started
     if args.json:
         traces = [{"trace": n, "crash_points": p, "images": i, "violations": v} for n, p, i, v in rows]
