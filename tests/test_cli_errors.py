@@ -303,8 +303,10 @@ def _hostile_values(setup: _Setup) -> list[str]:
 
 
 def test_every_subcommand_survives_hostile_values_for_every_argument(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # apply and demo create a DIR such as "0" or "abc": in the test's own directory.
+    monkeypatch.chdir(tmp_path)
     setup = _Setup(tmp_path)
     subcommands = _subcommands()
     assert {"apply", "dump", "summary", "read", "verify", "crashcheck", "fuzz", "demo"} <= set(subcommands)
