@@ -402,3 +402,29 @@ def test_broken_pipe_on_stdout_is_quiet(tmp_path: Path) -> None:
     reader.stderr.close()
     assert reader.returncode == 1
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["demo", "--records", "-" + "9" * 40], "argument --records: must be at least 1, not a 41-character number"),
+        (["demo", "--records", "9" * 5000], "argument --records: must be at most 1000000000, not a 5000-character"),
+        (["demo", "--records", "1e3"], "argument --records: not an integer: '1e3'"),
+        (["demo", "--seed", str(2**64)], f"argument --seed: must be at most {2**64 - 1}, not {2**64}"),
+        (["crashcheck", "--budget", "inf"], "argument --budget: must be more than 0 and at most 1000000 seconds"),
+        (["crashcheck", "--budget", "0"], "argument --budget: must be more than 0"),
+        (["fuzz", "--workers", "257"], "argument --workers: must be at most 256, not 257"),
+        (["fuzz", "--workloads", "0"], "argument --workloads: must be at least 1, not 0"),
+        (["conformance", "--adapter", "true", "--timeout", "-1"], "argument --timeout: must be more than 0"),
+        (["conformance", "--adapter", "true", "--max-failures", "0"], "argument --max-failures: must be at least 1"),
+        (["read", ".", "q", "--to", str(2**64)], f"argument --to: must be at most {2**64 - 1}"),
+    ],
+)
+def test_numeric_options_are_range_checked_while_parsing(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    _assert_one_line(captured.err)
+    assert says in captured.err

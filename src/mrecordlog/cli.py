@@ -109,9 +109,10 @@ def _integer(text: str, minimum: int, maximum: int) -> int:
     """An integer option's value: plain ASCII digits in [minimum, maximum]."""
     stripped = text.strip()
     if not _INTEGER.fullmatch(stripped):
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+        raise argparse.ArgumentTypeError(f"not an integer: '{text}'")
     if len(stripped.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
-        raise argparse.ArgumentTypeError(f"must be at most {maximum}, not a {len(stripped)}-digit number")
+        bound = f"at least {minimum}" if stripped.startswith("-") else f"at most {maximum}"
+        raise argparse.ArgumentTypeError(f"must be {bound}, not a {len(stripped)}-character number")
     value = int(stripped)
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
@@ -128,10 +129,6 @@ def _count(text: str) -> int:
     return _integer(text, 1, MAX_COUNT)
 
 
-def _positive_int(text: str) -> int:
-    return _integer(text, 1, MAX_COUNT)
-
-
 def _position(text: str) -> int:
     return _integer(text, 0, MAX_U64)
 
@@ -141,7 +138,7 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
     if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SECONDS} seconds, not {text}")
     return value
@@ -439,7 +436,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument(
         "--max-failures",
-        type=_positive_int,
+        type=_count,
         default=10,
         metavar="N",
         help="failure classes kept with a shrunk reproducer (default 10); the rest are counted",
