@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+import mrecordlog
+
 ROOT = Path(__file__).resolve().parent.parent
 # The source directory of each importable package the wheel must ship.
 PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
@@ -119,3 +121,12 @@ def test_the_wheel_ships_no_other_top_level_package(wheel: zipfile.ZipFile) -> N
     top_level = {name.split("/", 1)[0] for name in wheel.namelist()}
     unexpected = sorted(name for name in top_level - set(PACKAGE_SOURCES) if not name.endswith(".dist-info"))
     assert not unexpected, f"the wheel ships unexpected top-level entries: {unexpected}"
+
+
+def test_the_default_wheel_is_pure_python_and_says_so(wheel: zipfile.ZipFile) -> None:
+    # The default build is the reference: no extension module may sneak in
+    # (MRECORDLOG_COMPILE unset), and the running tree reports none compiled.
+    extensions = sorted(name for name in wheel.namelist() if name.endswith((".so", ".pyd")))
+    assert extensions == []
+    assert str(wheel.filename).endswith("-none-any.whl")
+    assert mrecordlog.compiled_modules() == ()
