@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -392,7 +393,12 @@ def test_ctrl_c_stops_the_workers_without_a_traceback(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 130
     assert out == ""
-    assert err == "mrecordlog crashcheck: interrupted\n"
+    # One line: how far the campaign came (docs/cli.md), no traceback.
+    assert re.fullmatch(
+        r"mrecordlog crashcheck: interrupted after [0-9.]+ s; so far: [0-9]+ images, [0-9]+ workloads, "
+        r"[0-9]+ violation\(s\)\n",
+        err,
+    ), err
     # The workers are gone when the command returns; multiprocessing's
     # resource tracker (started with spawn) exits when its pipe closes.
     deadline = time.monotonic() + 5
