@@ -48,6 +48,17 @@ step, then the elapsed time; a failure prints the step's output and exits 1.
 Hypothesis profile: each example is a path CrossHair found through the record
 and frame decoders (``MRECORDLOG_SYMBOLIC_EXAMPLES`` paths per property,
 default 2000; a few minutes on two cores). Extra arguments go to pytest.
+
+    python3 tasks.py docs         the documentation site: mkdocs, strict, into site/
+
+``docs`` installs the ``docs`` extra (mkdocs, its material theme, mkdocstrings)
+into ``.venv`` and builds the site of ``mkdocs.yml`` (the pages of ``docs/``,
+the specification and an API reference generated from the docstrings) into
+``site/`` in strict mode: a warning (a broken link or anchor, a page missing
+from the nav, a docstring mkdocstrings cannot render) fails the build. Extra
+arguments go to ``mkdocs build``.
+
+``python3 tasks.py --help`` (or ``-h``) prints this text.
 """
 
 from __future__ import annotations
@@ -543,7 +554,10 @@ def compiled(pytest_arguments: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "compiled", "bench", "symbolic"):
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
+    if not argv or argv[0] not in ("crashcheck", "test", "wheelcheck", "compiled", "bench", "symbolic", "docs"):
         print(__doc__)
         sys.exit(2)
     if argv[0] == "wheelcheck":
@@ -565,6 +579,17 @@ def main(argv: list[str]) -> None:
         os.environ["HYPOTHESIS_PROFILE"] = "symbolic"
         test = ["tests/test_decoder_properties.py", "-p", "no:cacheprovider", "--hypothesis-show-statistics"]
         run(PYTHON, "-m", "pytest", "-n", "0", *test, *rest)
+        return
+    if task == "docs":
+        started = time.monotonic()
+        run(PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", ".[docs]")
+        installed = time.monotonic()
+        os.environ["NO_MKDOCS_2_WARNING"] = "1"  # mkdocs-material's banner about its successor
+        run(PYTHON, "-m", "mkdocs", "build", "--strict", "--site-dir", "site", *rest)
+        print(
+            f"docs: site/ built (install {installed - started:.1f} s, build {time.monotonic() - installed:.1f} s)",
+            flush=True,
+        )
         return
     run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench", "setup.py", "build_backend")
     run(PYTHON, "-m", "ruff", "check", ".")
