@@ -309,6 +309,21 @@ def test_the_result_lines_of_apply_name_every_kind() -> None:
     assert kinds - NOT_FROM_APPLY - named == set(), "kinds cli.md does not list for apply's results"
 
 
+def _first_column(text: str, heading: str) -> set[str]:
+    return {name for row in _table_after(text, heading) for name in _code_names(row[0])[:1]}
+
+
+def test_the_campaign_tables_list_every_kind() -> None:
+    from mrecordlog.oracle.crashcheck import FAULT_KINDS
+    from mrecordlog.oracle.fuzz import VIOLATION_KINDS
+
+    crash = (DOCS / "crash-consistency.md").read_text(encoding="utf-8")
+    documented = _first_column(crash, "| fault kind | image |") | _first_column(crash, "| fault kind | tamper edits |")
+    assert documented == set(FAULT_KINDS), "crash-consistency.md's tables of fault kinds"
+    cli = (DOCS / "cli.md").read_text(encoding="utf-8")
+    assert _first_column(cli, "| kind | promise |") == set(VIOLATION_KINDS), "cli.md's table of fuzz violations"
+
+
 # -- the API reference ----------------------------------------------------------
 
 
