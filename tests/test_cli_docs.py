@@ -14,7 +14,8 @@ them; keep this text in step with the code below):
   ``mrecordlog`` (and ``python``, ``python3``) first on its ``PATH``: the
   Python running this test, with the tested tree first on its path
   (``python -m mrecordlog``), so the command of this tree, not of whatever is
-  installed; ``pip`` refuses to run. So pipes, redirections,
+  installed; ``pip`` refuses to run. The campaigns print no progress line
+  (``MRECORDLOG_PROGRESS_INTERVAL=0``), and Python writes UTF-8. So pipes, redirections,
   ``cp``, ``V=...`` and ``echo $?`` (the status of the command before) work as
   in a terminal. Shell variables last for the block.
 - **A block runs in a fresh empty directory, unless its info string says
@@ -171,7 +172,7 @@ def run_transcript(transcript: Transcript, directory: Path, outputs: Path) -> li
         "PATH": os.pathsep.join([str(_commands(outputs / "bin")), os.environ.get("PATH", "")]),
         "PYTHONPATH": os.pathsep.join(filter(None, [IMPORTED_FROM, os.environ.get("PYTHONPATH")])),
         "MRECORDLOG_PROGRESS_INTERVAL": "0",  # campaigns print no progress line
-        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",  # whatever the locale, as on a UTF-8 terminal
     }
     subprocess.run(
         ["bash", "--noprofile", "--norc", "-c", "".join(script)],
