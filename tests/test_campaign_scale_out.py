@@ -43,6 +43,7 @@ from mrecordlog.oracle.fuzz import FuzzCampaign, FuzzReport
 from mrecordlog.oracle.merge import ReportError, merge_reports
 from mrecordlog.oracle.report import CheckStats, ConformanceReport, Failure
 from mrecordlog.oracle.workloads import Workload
+from tests.processes import sigint_as_on_a_terminal
 
 MRECORDLOG = str(Path(sys.executable).parent / "mrecordlog")
 ADAPTER = f"{sys.executable} -m mrecordlog.adapter"
@@ -369,13 +370,14 @@ def _command_line(pid: int) -> str:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_stops_the_workers_without_a_traceback(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [MRECORDLOG, "crashcheck", "--workers", "2", "--budget", "60", "--reproducer-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    with sigint_as_on_a_terminal():
+        process = subprocess.Popen(
+            [MRECORDLOG, "crashcheck", "--workers", "2", "--budget", "60", "--reproducer-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
     try:
         deadline = time.monotonic() + 30
         children: set[int] = set()

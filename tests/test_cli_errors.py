@@ -24,6 +24,7 @@ import pytest
 import mrecordlog.cli
 from mrecordlog import MultiRecordLog, __version__
 from mrecordlog.cli import PROGRESS_INTERVAL_ENV, main
+from tests.processes import sigint_as_on_a_terminal
 
 REPO = Path(__file__).resolve().parent.parent
 # The subprocesses import the package these tests import, wherever they run.
@@ -194,14 +195,15 @@ def test_a_bad_progress_interval_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_prints_how_far_the_campaign_came_and_exits_130(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mrecordlog", "crashcheck", "--budget", "60"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env=_env(**{PROGRESS_INTERVAL_ENV: "0.2"}),
-    )
+    with sigint_as_on_a_terminal():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mrecordlog", "crashcheck", "--budget", "60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=_env(**{PROGRESS_INTERVAL_ENV: "0.2"}),
+        )
     try:
         assert process.stderr is not None
         first = process.stderr.readline()  # the campaign runs: it printed its first progress line
