@@ -12,6 +12,7 @@ from mrecordlog._compiled import compiled_modules
 from mrecordlog._recovery import Damage, QuarantinedBytes, RecoveryMode, RecoveryReport
 from mrecordlog._storage import OsStorage, Storage, StorageFile
 from mrecordlog.errors import (
+    CapacityExceeded,
     ChecksumProfileMismatch,
     CorruptionError,
     FileNumbersExhausted,
@@ -52,6 +53,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 __all__ = [
     "Always",
     "AppendOutcome",
+    "CapacityExceeded",
     "ChecksumProfile",
     "ChecksumProfileMismatch",
     "CorruptionError",

@@ -20,6 +20,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -35,6 +36,13 @@ _new_record = tuple.__new__
 # truncated one record at a time is not sliced on every call.
 _MIN_DEAD_RECORDS = 1024
 _MIN_DEAD_BYTES = 1 << 20
+
+# What ``memory_used_bytes`` counts per retained record besides its payload:
+# its position and its start offset (two 8-byte columns).
+RECORD_OVERHEAD_NUM_BYTES = 16
+
+# The lock of a range over queues that no log shares between threads (replay).
+_NO_LOCK: AbstractContextManager[object] = nullcontext()
 
 
 class _Queue:
@@ -102,6 +110,8 @@ class TruncatePlan:
     new_head: int
     evicted_records: int
     new_next_position: int
+    # Payload bytes of the evicted records.
+    evicted_payload_num_bytes: int
     # (file_number, live records that file loses), oldest first.
     file_releases: tuple[tuple[int, int], ...]
     epoch: int
@@ -113,6 +123,10 @@ class Queues:
     def __init__(self) -> None:
         self._queues: dict[str, _Queue] = {}
         self._live_per_file: dict[int, int] = {}
+        # ``memory_used_bytes``, kept up to date by every change (the log
+        # compares it with ``max_memory_bytes`` on every append): queue names'
+        # UTF-8 bytes, plus each retained record's payload and 16 bytes.
+        self.used_num_bytes = 0
 
     # -- reading -------------------------------------------------------------
 
@@ -143,35 +157,52 @@ class Queues:
         return Record(q.positions[index], q.payload(index))
 
     def range(
-        self, queue: str, start: int | None, end: int | None, check_open: Callable[[], None] | None = None
+        self,
+        queue: str,
+        start: int | None,
+        end: int | None,
+        check_open: Callable[[], None] | None = None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> Iterator[Record]:
         """Records with ``start <= position < end`` (either bound optional).
 
         ``check_open`` is called each time the iterator is advanced (the last,
         exhausting advance included): the log's check that it is still open,
-        so that an iterator outliving its log raises instead of reading on."""
+        so that an iterator outliving its log raises instead of reading on.
+        ``lock`` (the log's) is held during each step, never between steps:
+        another thread may change the queues between two records."""
         q = self._queues[queue]
         epoch = q.epoch
         lo = q.head if start is None else bisect_left(q.positions, start, q.head)
         hi = len(q.positions) if end is None else bisect_left(q.positions, end, lo)
-        return self._iterate(queue, q, epoch, lo, hi, check_open)
+        return self._iterate(queue, q, epoch, lo, hi, check_open, _NO_LOCK if lock is None else lock)
 
     def _iterate(
-        self, name: str, q: _Queue, epoch: int, lo: int, hi: int, check_open: Callable[[], None] | None
+        self,
+        name: str,
+        q: _Queue,
+        epoch: int,
+        lo: int,
+        hi: int,
+        check_open: Callable[[], None] | None,
+        lock: AbstractContextManager[object],
     ) -> Iterator[Record]:
         # The columns and the arena are changed in place by appends, and
         # replaced or shifted only by changes that bump the epoch (a deletion
         # included), so they can be held here while the epoch holds.
         positions, starts, arena, base = q.positions, q.starts, q.arena, q.arena_base
         for index in range(lo, hi):
+            with lock:
+                if check_open is not None:
+                    check_open()
+                if q.epoch != epoch:
+                    raise QueueModifiedDuringIteration(name)
+                end = starts[index + 1] - base if index + 1 < len(starts) else len(arena)
+                record = _new_record(Record, (positions[index], bytes(arena[starts[index] - base : end])))
+            yield record
+        with lock:
             if check_open is not None:
                 check_open()
-            if q.epoch != epoch:
-                raise QueueModifiedDuringIteration(name)
-            end = starts[index + 1] - base if index + 1 < len(starts) else len(arena)
-            yield _new_record(Record, (positions[index], bytes(arena[starts[index] - base : end])))
-        if check_open is not None:
-            check_open()
 
     def empty_queues(self) -> list[tuple[str, int]]:
         """(name, next position) of every queue without records, by name."""
@@ -185,22 +216,27 @@ class Queues:
 
     def memory_num_bytes(self) -> tuple[int, int]:
         """(bytes used by live records, bytes allocated), payloads and columns included."""
-        used = 0
         allocated = 0
         for name, q in self._queues.items():
-            used += len(name.encode()) + q.live_payload_num_bytes() + 16 * len(q)
             allocated += (
                 sys.getsizeof(name) + sys.getsizeof(q.arena) + sys.getsizeof(q.positions) + sys.getsizeof(q.starts)
             )
-        return used, allocated
+        return self.used_num_bytes, allocated
+
+    def queue_used_num_bytes(self, queue: str) -> int:
+        """What the queue counts in ``used_num_bytes`` (computed, not kept)."""
+        q = self._queues[queue]
+        return len(queue.encode()) + q.live_payload_num_bytes() + RECORD_OVERHEAD_NUM_BYTES * len(q)
 
     # -- changing ------------------------------------------------------------
 
     def create(self, queue: str, next_position: int = 0) -> None:
         assert queue not in self._queues
         self._queues[queue] = _Queue(next_position)
+        self.used_num_bytes += len(queue.encode())
 
     def delete(self, queue: str) -> None:
+        self.used_num_bytes -= self.queue_used_num_bytes(queue)
         q = self._queues.pop(queue)
         for file_number, count in q.runs:
             self._release(file_number, count)
@@ -222,6 +258,7 @@ class Queues:
         q = self._queues[queue]
         count = len(payloads)
         arena = q.arena
+        arena_num_bytes = len(arena)
         if count == 1:
             q.positions.append(first_position)
             q.starts.append(q.arena_base + len(arena))
@@ -234,6 +271,7 @@ class Queues:
         q.next_position = first_position + count
         if not count:
             return
+        self.used_num_bytes += len(arena) - arena_num_bytes + RECORD_OVERHEAD_NUM_BYTES * count
         runs = q.runs
         if runs and runs[-1][0] == file_number:
             runs[-1][1] += count
@@ -253,6 +291,7 @@ class Queues:
         q.positions.extend(positions)
         q.starts.extend(accumulate(record.sizes[:-1], initial=q.arena_base + len(q.arena)))
         q.arena += record.payloads
+        self.used_num_bytes += len(record.payloads) + RECORD_OVERHEAD_NUM_BYTES * len(positions)
         q.attribute(file_number, len(positions))
         q.next_position = positions[-1] + 1
         self._live_per_file[file_number] = self._live_per_file.get(file_number, 0) + len(positions)
@@ -277,7 +316,13 @@ class Queues:
             releases.append((file_number, taken))
             remaining -= taken
         new_next = max(q.next_position, min(position + 1, MAX_U64))
-        return TruncatePlan(queue, new_head, evicted, new_next, tuple(releases), q.epoch)
+        if not evicted:
+            evicted_num_bytes = 0
+        elif new_head < len(q.starts):
+            evicted_num_bytes = q.starts[new_head] - q.starts[q.head]
+        else:
+            evicted_num_bytes = q.live_payload_num_bytes()
+        return TruncatePlan(queue, new_head, evicted, new_next, evicted_num_bytes, tuple(releases), q.epoch)
 
     def apply_truncate(self, plan: TruncatePlan) -> None:
         q = self._queues[plan.queue]
@@ -290,6 +335,7 @@ class Queues:
                 q.runs.popleft()
         q.head = plan.new_head
         q.next_position = plan.new_next_position
+        self.used_num_bytes -= plan.evicted_payload_num_bytes + RECORD_OVERHEAD_NUM_BYTES * plan.evicted_records
         if plan.evicted_records:
             q.epoch += 1
             q.compact_if_worthwhile()

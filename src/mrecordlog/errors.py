@@ -269,3 +269,30 @@ class LogForked(MRecordLogError):
         )
         self.directory = directory
         self.parent_pid = parent_pid
+
+
+class CapacityExceeded(MRecordLogError):
+    """An append or a ``create_queue`` would take the log past a limit given to
+    ``open`` (``max_memory_bytes`` or ``max_disk_bytes``). Nothing was written
+    or changed; the log stays usable, and truncating or deleting queues makes
+    room.
+
+    ``limit_kind`` is ``"memory"`` (measured against
+    ``resource_usage().memory_used_bytes``) or ``"disk"`` (against
+    ``disk_used_bytes``); ``limit`` the limit, ``used`` the figure before the
+    call, ``needed`` what the call would add to it, ``queue`` the queue and
+    ``operation`` the call refused (``"append"`` or ``"create_queue"``)."""
+
+    kind = "CapacityExceeded"
+
+    def __init__(self, limit_kind: str, *, operation: str, queue: str, limit: int, used: int, needed: int) -> None:
+        super().__init__(
+            f"{operation} on queue {queue!r} refused: it needs {needed} more bytes of {limit_kind} "
+            f"while {used} are used and max_{limit_kind}_bytes is {limit}"
+        )
+        self.operation = operation
+        self.limit_kind = limit_kind
+        self.queue = queue
+        self.limit = limit
+        self.used = used
+        self.needed = needed
