@@ -11,6 +11,11 @@ Hostile input is generated as classes too: payloads of every buffer kind
 caller code that closes the log in the middle of a call, range iterators that
 outlive their log (``reopen``), and a fork of the process holding the log.
 
+Logs are opened with small limits sometimes (``max_memory_bytes``,
+``max_disk_bytes``), so that refusals (``CapacityExceeded``) happen often: the
+model states the memory rule; the disk rule, measured on files the model does
+not have, is checked against the core's own figures (``_expect_disk_rule``).
+
 ``steps`` records the steps of the current run (its length after shrinking is
 what ``test_stateful_teeth`` reports).
 """
@@ -30,6 +35,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from mrecordlog import (
     Always,
+    CapacityExceeded,
     DoNothing,
     InvalidArgument,
     LogFailed,
@@ -39,6 +45,8 @@ from mrecordlog import (
     PersistAction,
     PersistPolicy,
 )
+from mrecordlog._codec import RecordPositionRecord, encode_append_records, encode_record
+from mrecordlog._framing import frame_record
 from mrecordlog._storage import Storage
 from mrecordlog.errors import LogForked
 from mrecordlog.model import Model, ModelError
@@ -76,6 +84,20 @@ _PERSIST_ACTIONS: dict[PersistAction | str, bool] = {
     "flush": False,
     "flush_and_fsync": True,
 }
+
+
+def _limited(call: Callable[[], Any]) -> tuple[Outcome, CapacityExceeded | None]:
+    """``_core``, and the ``CapacityExceeded`` refusal when there is one."""
+    try:
+        return ("ok", call()), None
+    except CapacityExceeded as exc:
+        return ("error", exc.kind), exc
+    except MRecordLogError as exc:
+        return ("error", exc.kind), None
+
+
+def _memory_need(batch: list[bytes]) -> int:
+    return sum(map(len, batch)) + 16 * len(batch)
 
 
 def _core(call: Callable[[], Any]) -> Outcome:
@@ -121,6 +143,8 @@ class LogVersusModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.directory = tempfile.mkdtemp(prefix="mrecordlog-stateful-", dir=scratch_root())
+        self.max_memory_bytes: int | None = None
+        self.max_disk_bytes: int | None = None
         self.model = Model()
         self.log: MultiRecordLog | None = None
         self.profile = "crc32c"
@@ -131,6 +155,21 @@ class LogVersusModel(RuleBasedStateMachine):
         self.steps: list[str] = []
         self.forked = False
         self._never_valid: st.SearchStrategy[NeverValidCall] | None = None
+        # The disk figure may pass max_disk_bytes only through a truncate or
+        # delete_queue (never refused: they make room, but their own records
+        # may roll into a new file) or an open: the highest figure since.
+        self.disk_allowance = 0
+
+    @property
+    def model(self) -> Model:
+        return self._model
+
+    @model.setter
+    def model(self, model: Model) -> None:
+        # Whatever model a subclass puts here (the crash machine's, recovered
+        # from its history) follows the memory limit the log was opened with.
+        model.max_memory_bytes = self.max_memory_bytes
+        self._model = model
 
     def teardown(self) -> None:
         if self.log is not None:
@@ -161,6 +200,8 @@ class LogVersusModel(RuleBasedStateMachine):
             file_num_bytes=self.file_num_bytes,
             persist_policy=_SPELLED_POLICIES[self.policy]() if self.policy_spelled else policy_of(self.policy),
             storage=self.storage,
+            max_memory_bytes=self.max_memory_bytes,
+            max_disk_bytes=self.max_disk_bytes,
         )
 
     def wal_files(self) -> dict[str, bytes]:
@@ -186,22 +227,113 @@ class LogVersusModel(RuleBasedStateMachine):
         blocks=st.integers(1, 4),
         policy=st.sampled_from(POLICIES),
         spelled=st.booleans(),
+        # Small: a few queues and records fill them, so refusals are common.
+        memory=st.none() | st.integers(0, 4000),
+        # In files of the log's size, and between (a limit need not be a multiple).
+        disk_files=st.none() | st.integers(1, 4),
+        disk_slack=st.integers(-3, 3).map(lambda n: n * 4096),
     )
-    def open_log(self, profile: str, blocks: int, policy: str, spelled: bool) -> None:
+    def open_log(
+        self,
+        profile: str,
+        blocks: int,
+        policy: str,
+        spelled: bool,
+        memory: int | None,
+        disk_files: int | None,
+        disk_slack: int,
+    ) -> None:
         self.profile = profile
         self.file_num_bytes = blocks * BLOCK
         self.policy = policy
         self.policy_spelled = spelled
-        self.steps.append(f"open({profile}, {blocks} blocks, {policy}{', spelled' if spelled else ''})")
+        self.max_memory_bytes = memory
+        self.max_disk_bytes = None if disk_files is None else max(0, disk_files * self.file_num_bytes + disk_slack)
+        self.model = Model()  # (given the limit by ``model``'s setter)
+        limits = f", max_memory_bytes={memory}, max_disk_bytes={self.max_disk_bytes}"
+        self.steps.append(f"open({profile}, {blocks} blocks, {policy}{', spelled' if spelled else ''}{limits})")
         self.log = self._open(profile)
+        self._allow_disk_figure()
+
+    def _allow_disk_figure(self) -> None:
+        """After a call the disk limit does not bound (an open, a truncate, a
+        delete_queue): the figure it left is allowed until it falls."""
+        self.disk_allowance = self.core.resource_usage().disk_used_bytes
+
+    def _check_limited(
+        self,
+        operation: str,
+        core_call: Callable[[], Any],
+        model_call: Callable[[], Any],
+        memory_need: int,
+        record: Callable[[Any], bytes | None],
+    ) -> None:
+        """A create_queue or append, with the limits' rules.
+
+        ``memory_need`` is what the call adds to the memory figure (a name's
+        bytes, or the payloads' bytes plus 16 per record); ``record`` gives,
+        from the model's answer, the record the call writes (None when it
+        writes none). The model decides the memory rule; the
+        disk rule is the figure before the call plus the size of the new files
+        the record's frames roll into, against the limit. A refusal must name
+        the rule, the figure and the need, and change nothing: not the state,
+        not the files' bytes, not the writer's offset; the log stays usable.
+        After a call that succeeded, each figure is within its limit."""
+        if self.max_memory_bytes is None and self.max_disk_bytes is None:
+            self._check(_core(core_call), _model(model_call), operation)
+            return
+        core = self.core
+        usage = core.resource_usage()
+        writer = core._writer
+        offset = writer.offset
+        files = self.wal_files()
+        state = core.state()
+        model_before = self.model.copy()
+        expected = _model(model_call)
+        expected_refusal: tuple[str, int, int] | None = None
+        if expected == ("error", "CapacityExceeded"):
+            expected_refusal = ("memory", usage.memory_used_bytes, memory_need)
+        elif expected[0] == "ok" and self.max_disk_bytes is not None:
+            written = record(expected[1])
+            if written is not None:
+                framed = len(frame_record(written, offset % BLOCK, core.checksum_profile))
+                overflow = offset + framed - self.file_num_bytes
+                new_files = (overflow + self.file_num_bytes - 1) // self.file_num_bytes if overflow > 0 else 0
+                need = new_files * self.file_num_bytes
+                if usage.disk_used_bytes + need > self.max_disk_bytes:
+                    self.model = model_before
+                    expected = ("error", "CapacityExceeded")
+                    expected_refusal = ("disk", usage.disk_used_bytes, need)
+        outcome, refusal = _limited(core_call)
+        self._check(outcome, expected, operation)
+        if refusal is not None:
+            assert expected_refusal is not None
+            kind, used, need = expected_refusal
+            assert (refusal.limit_kind, refusal.used, refusal.operation) == (kind, used, operation), repr(refusal)
+            assert refusal.limit == (self.max_memory_bytes if kind == "memory" else self.max_disk_bytes)
+            assert refusal.needed == need, f"{refusal}: the call needs {need}"
+            assert refusal.used + refusal.needed > refusal.limit, f"refused within the limit: {refusal}"
+            assert core.failed is None, "a refusal fail-stopped the log"
+            assert core.state() == state, "a refusal changed the state"
+            assert writer.offset == offset, "a refusal wrote to the log"
+            assert self.wal_files() == files, "a refusal changed the files"
+            assert core.resource_usage().disk_used_bytes == usage.disk_used_bytes
+        elif outcome[0] == "ok":
+            after = core.resource_usage()
+            if self.max_memory_bytes is not None:
+                assert after.memory_used_bytes <= self.max_memory_bytes, f"memory {after} past {self.max_memory_bytes}"
+            if self.max_disk_bytes is not None:
+                assert after.disk_used_bytes <= self.max_disk_bytes, f"disk {after} past {self.max_disk_bytes}"
 
     @rule(queue=queue_names)
     def create_queue(self, queue: str) -> None:
         self.steps.append("create_queue")
-        self._check(
-            _core(lambda: self.core.create_queue(queue) and None),
-            _model(lambda: self.model.create_queue(queue)),
+        self._check_limited(
             "create_queue",
+            lambda: self.core.create_queue(queue) and None,
+            lambda: self.model.create_queue(queue),
+            len(queue.encode()),
+            lambda _: encode_record(RecordPositionRecord(queue, 0)),
         )
 
     @rule(queue=queue_names)
@@ -212,16 +344,24 @@ class LogVersusModel(RuleBasedStateMachine):
             _model(lambda: self.model.delete_queue(queue)),
             "delete_queue",
         )
+        self._allow_disk_figure()
 
     @rule(queue=queue_names, kind=st.sampled_from(APPEND_POSITIONS), delta=st.integers(0, 3), batch=batches)
     def append(self, queue: str, kind: str, delta: int, batch: list[bytes]) -> None:
         self.steps.append("append")
         position = append_position(kind, delta, self._next_position(queue))
-        self._check(
-            _core(lambda: self.core.append_records(queue, batch, position=position).last_position),
-            _model(lambda: self.model.append(queue, batch, position)),
+        self._check_limited(
             "append",
+            lambda: self.core.append_records(queue, batch, position=position).last_position,
+            lambda: self.model.append(queue, batch, position),
+            _memory_need(batch),
+            self._appended_record(queue, batch),
         )
+
+    @staticmethod
+    def _appended_record(queue: str, batch: list[bytes]) -> Callable[[Any], bytes | None]:
+        """The record an append writes, from the model's answer (its last position)."""
+        return lambda last: None if last is None else encode_append_records(queue, last - len(batch) + 1, batch)
 
     @rule(queue=queue_names, left=st.integers(0, 9))
     def append_filling_the_block(self, queue: str, left: int) -> None:
@@ -232,10 +372,29 @@ class LogVersusModel(RuleBasedStateMachine):
         self.steps.append("append_filling_the_block")
         size = block_filling_size(queue, self.core._writer.block_offset, left)
         batch = [random.Random(size).randbytes(size)]
-        self._check(
-            _core(lambda: self.core.append_records(queue, batch).last_position),
-            _model(lambda: self.model.append(queue, batch)),
+        self._check_limited(
             "append",
+            lambda: self.core.append_records(queue, batch).last_position,
+            lambda: self.model.append(queue, batch),
+            _memory_need(batch),
+            self._appended_record(queue, batch),
+        )
+
+    # Under a disk limit, appends must roll into new files often: the small
+    # batches of ``append`` seldom fill a file.
+    @precondition(lambda self: self.max_disk_bytes is not None)
+    @rule(queue=queue_names, halves=st.integers(1, 5))
+    def append_half_blocks(self, queue: str, halves: int) -> None:
+        self.steps.append("append_half_blocks")
+        if queue not in self.model.queues:
+            self.create_queue(queue)  # (a rule of its own would seldom come first)
+        batch = [random.Random(halves).randbytes(halves * BLOCK // 2)]
+        self._check_limited(
+            "append",
+            lambda: self.core.append_records(queue, batch).last_position,
+            lambda: self.model.append(queue, batch),
+            _memory_need(batch),
+            self._appended_record(queue, batch),
         )
 
     @rule(queue=queue_names, kind=st.sampled_from(TRUNCATE_POSITIONS), delta=st.integers(0, 2))
@@ -247,6 +406,7 @@ class LogVersusModel(RuleBasedStateMachine):
             _model(lambda: self.model.truncate(queue, position)),
             "truncate",
         )
+        self._allow_disk_figure()
 
     @rule(queue=queue_names, start=st.integers(-1, 12), length=st.integers(0, 6))
     def read_range(self, queue: str, start: int, length: int) -> None:
@@ -290,6 +450,7 @@ class LogVersusModel(RuleBasedStateMachine):
         self.profile = self.log.checksum_profile.value
         report = self.log.recovery_report
         assert not report.damages, report.describe()
+        self._allow_disk_figure()
 
     # -- hostile input ---------------------------------------------------------
 
@@ -301,12 +462,21 @@ class LogVersusModel(RuleBasedStateMachine):
         objects = [obj for obj, _ in foreign]
         expected = [data for _, data in foreign]
         if one:
-            core = _core(lambda: self.core.append_record(queue, objects[0]).last_position)  # type: ignore[arg-type]
-            model = _model(lambda: self.model.append(queue, expected[:1]))
+            self._check_limited(
+                "append",
+                lambda: self.core.append_record(queue, objects[0]).last_position,  # type: ignore[arg-type]
+                lambda: self.model.append(queue, expected[:1]),
+                _memory_need(expected[:1]),
+                self._appended_record(queue, expected[:1]),
+            )
         else:
-            core = _core(lambda: self.core.append_records(queue, objects).last_position)  # type: ignore[arg-type]
-            model = _model(lambda: self.model.append(queue, expected))
-        self._check(core, model, "append")
+            self._check_limited(
+                "append",
+                lambda: self.core.append_records(queue, objects).last_position,  # type: ignore[arg-type]
+                lambda: self.model.append(queue, expected),
+                _memory_need(expected),
+                self._appended_record(queue, expected),
+            )
 
     def _never_valid_target(self, target: str) -> Callable[..., object]:
         if target == "MultiRecordLog.open":
@@ -421,6 +591,14 @@ class LogVersusModel(RuleBasedStateMachine):
             # reader of the format, hold the model's state too.
             assert self.files_state() == self.model.state_json_value()
         assert log.state().to_json_value() == self.model.state_json_value()
+        usage = log.resource_usage()
+        assert usage.memory_used_bytes == self.model.memory_used_bytes(), f"{usage}, the model's memory figure differs"
+        if self.max_memory_bytes is not None:
+            assert usage.memory_used_bytes <= self.max_memory_bytes
+        if self.max_disk_bytes is not None:
+            # Only a call the limit does not bound takes the figure past it.
+            self.disk_allowance = min(self.disk_allowance, max(usage.disk_used_bytes, self.max_disk_bytes))
+            assert usage.disk_used_bytes <= max(self.max_disk_bytes, self.disk_allowance), usage
         for queue in self.model.queues:
             expected = self.model.last_record(queue)
             got = log.last_record(queue)

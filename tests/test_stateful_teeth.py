@@ -258,6 +258,41 @@ def _forked_child_may_write(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(MultiRecordLog, "_stop_in_forked_child", lambda self: None)
 
 
+# -- limits (issue 13, item 1) -------------------------------------------------------
+
+
+def _memory_limit_off_by_one(mp: pytest.MonkeyPatch) -> None:
+    original = MultiRecordLog._check_limits
+
+    def check(self: MultiRecordLog, operation: str, queue: str, memory_needed: int, framed_num_bytes: int) -> None:
+        original(self, operation, queue, memory_needed + 1, framed_num_bytes)  # refuses at used + need == limit
+
+    mp.setattr(MultiRecordLog, "_check_limits", check)
+
+
+def _disk_need_ignores_new_files(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(log_module, "disk_needed", lambda writer, framed_num_bytes: 0)
+
+
+def _limits_checked_after_the_write(mp: pytest.MonkeyPatch) -> None:
+    original_check = MultiRecordLog._check_limits
+    original_mutating = MultiRecordLog._mutating
+    pending: list[tuple[MultiRecordLog, str, str, int, int]] = []
+
+    def check(self: MultiRecordLog, operation: str, queue: str, memory_needed: int, framed_num_bytes: int) -> None:
+        pending.append((self, operation, queue, memory_needed, framed_num_bytes))
+
+    def mutating(self: MultiRecordLog, action: Callable[[], int | None]) -> int:
+        written = original_mutating(self, action)
+        while pending:
+            log, operation, queue, memory_needed, framed_num_bytes = pending.pop()
+            original_check(log, operation, queue, memory_needed, framed_num_bytes)
+        return written
+
+    mp.setattr(MultiRecordLog, "_check_limits", check)
+    mp.setattr(MultiRecordLog, "_mutating", mutating)
+
+
 BUGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "truncate keeps the record at the position": _truncate_keeps_the_record_at_the_position,
     "idempotent retry at the next position": _idempotent_retry_at_the_next_position,
@@ -279,6 +314,10 @@ BUGS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "range bounds not validated": _range_bounds_not_validated,
     "payloads consumed after the open check": _payloads_consumed_after_the_open_check,
     "range iterator ignores close": _range_iterator_ignores_close,
+    # limits
+    "memory limit off by one": _memory_limit_off_by_one,
+    "disk need ignores new files": _disk_need_ignores_new_files,
+    "limits checked after the write": _limits_checked_after_the_write,
 }
 if hasattr(os, "fork"):
     BUGS["forked child keeps the directory lock"] = _forked_child_keeps_the_directory_lock

@@ -24,6 +24,8 @@ MAX_U64 = 2**64 - 1
 MAX_RECORD_POSITION = MAX_U64 - 1
 MAX_QUEUE_NAME_BYTES = 65535
 MAX_PAYLOAD_BYTES = 2**32 - 1
+# What ``memory_used_bytes`` counts per retained record besides its payload.
+RECORD_OVERHEAD_NUM_BYTES = 16
 
 
 class ModelError(Exception):
@@ -59,10 +61,32 @@ def _check_position(position: object) -> int:
 
 
 class Model:
-    """Queues: name -> (next position, ordered records)."""
+    """Queues: name -> (next position, ordered records).
 
-    def __init__(self) -> None:
+    ``max_memory_bytes`` is the limit given to ``open`` (None: none): an
+    append or a create_queue that would take ``memory_used_bytes`` past it is
+    refused with ``CapacityExceeded`` and changes nothing. (The disk limit is
+    measured on files, which the model does not have: the state machine
+    checks it against the core's file figures.)"""
+
+    def __init__(self, max_memory_bytes: int | None = None) -> None:
         self.queues: dict[str, QueueModel] = {}
+        self.max_memory_bytes = max_memory_bytes
+
+    def memory_used_bytes(self) -> int:
+        """The figure ``max_memory_bytes`` bounds: each queue name's UTF-8
+        bytes, plus each retained record's payload bytes and 16."""
+        return sum(
+            len(name.encode())
+            + sum(len(payload) for _, payload in q.records)
+            + RECORD_OVERHEAD_NUM_BYTES * len(q.records)
+            for name, q in self.queues.items()
+        )
+
+    def _check_memory(self, needed: int) -> None:
+        limit = self.max_memory_bytes
+        if limit is not None and self.memory_used_bytes() + needed > limit:
+            raise ModelError("CapacityExceeded", f"{needed} more bytes of memory would pass max_memory_bytes={limit}")
 
     def copy(self) -> Model:
         return copy.deepcopy(self)
@@ -78,6 +102,7 @@ class Model:
         _check_name(queue)
         if queue in self.queues:
             raise ModelError("AlreadyExists", f"queue {queue!r} already exists")
+        self._check_memory(len(queue.encode()))
         self.queues[queue] = QueueModel()
 
     def delete_queue(self, queue: str) -> None:
@@ -104,6 +129,7 @@ class Model:
         last = start + len(payloads) - 1
         if last > MAX_RECORD_POSITION:
             raise ModelError("PositionOverflow", f"positions up to {last} exceed 2^64 - 2")
+        self._check_memory(sum(len(p) for p in payloads) + RECORD_OVERHEAD_NUM_BYTES * len(payloads))
         q.records.extend((start + i, bytes(p)) for i, p in enumerate(payloads))
         q.next_position = last + 1
         return last
