@@ -156,9 +156,14 @@ def _range_end_inclusive(mp: pytest.MonkeyPatch) -> None:
     original = Queues.range
 
     def range_(
-        self: Queues, queue: str, start: int | None, end: int | None, check_open: Callable[[], None] | None = None
+        self: Queues,
+        queue: str,
+        start: int | None,
+        end: int | None,
+        check_open: Callable[[], None] | None = None,
+        lock: Any = None,
     ) -> Iterable[Record]:
-        return original(self, queue, start, None if end is None else end + 1, check_open)
+        return original(self, queue, start, None if end is None else end + 1, check_open, lock)
 
     mp.setattr(Queues, "range", range_)
 
@@ -244,8 +249,10 @@ def _payloads_consumed_after_the_open_check(mp: pytest.MonkeyPatch) -> None:
 def _range_iterator_ignores_close(mp: pytest.MonkeyPatch) -> None:
     original = Queues.range
 
-    def range_(self: Queues, queue: str, start: int | None, end: int | None, check_open: Any = None) -> Any:
-        return original(self, queue, start, end)
+    def range_(
+        self: Queues, queue: str, start: int | None, end: int | None, check_open: Any = None, lock: Any = None
+    ) -> Any:
+        return original(self, queue, start, end, None, lock)
 
     mp.setattr(Queues, "range", range_)
 

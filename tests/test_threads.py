@@ -108,6 +108,7 @@ class Worker:
         self.own = f"own-{index}"
         self.calls: list[Call] = []
         self.problems: list[str] = []
+        self.ranges: list[tuple[str, list[tuple[int, bytes]]]] = []
         self.last_shared = -1  # the last position this thread appended to the shared queue
         self.counter = 0
 
@@ -143,44 +144,36 @@ class Worker:
             self.problems.append(f"range({queue!r}) gave positions out of order: {positions}")
         self.ranges.append((queue, records))
 
-    ranges: list[tuple[str, list[tuple[int, bytes]]]]
-
     def run(self) -> None:
-        self.ranges = []
         log = self.log
+
+        def append(queue: str, batch: list[bytes]) -> int | None:
+            return log.append_records(queue, batch).last_position
+
+        def truncate(queue: str, position: int) -> int:
+            return log.truncate(queue, position).evicted_records
+
         self.call("create_queue", (self.own,), lambda queue: log.create_queue(queue) and None)
         for _ in range(CALLS_PER_THREAD):
             choice = self.rng.randrange(100)
             if choice < 35:
                 batch = [self.payload() for _ in range(self.rng.randint(1, 3))]
-                ok, last = self.call(
-                    "append", (SHARED, batch), lambda queue, batch: log.append_records(queue, batch).last_position
-                )
+                ok, last = self.call("append", (SHARED, batch), append)
                 if ok == "ok":
                     self.last_shared = last
             elif choice < 50:
                 batch = [self.payload() for _ in range(self.rng.randint(1, 3))]
-                self.call(
-                    "append", (self.own, batch), lambda queue, batch: log.append_records(queue, batch).last_position
-                )
+                self.call("append", (self.own, batch), append)
             elif choice < 58:
                 batch = [self.payload()]
-                self.call("append", (CHURN, batch), lambda queue, batch: log.append_records(queue, batch).last_position)
+                self.call("append", (CHURN, batch), append)
             elif choice < 65 and self.last_shared >= 0:
                 # At or below a position that exists: the shared positions stay contiguous.
                 position = max(0, self.last_shared - self.rng.randrange(8))
-                self.call(
-                    "truncate",
-                    (SHARED, position),
-                    lambda queue, position: log.truncate(queue, position).evicted_records,
-                )
+                self.call("truncate", (SHARED, position), truncate)
             elif choice < 70:
                 position = self.counter
-                self.call(
-                    "truncate",
-                    (self.own, position),
-                    lambda queue, position: log.truncate(queue, position).evicted_records,
-                )
+                self.call("truncate", (self.own, position), truncate)
             elif choice < 75:
                 self.call("create_queue", (CHURN,), lambda queue: log.create_queue(queue) and None)
             elif choice < 80:

@@ -15,6 +15,7 @@ calls take effect in one order, the order in which they took the lock.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import threading
 import time
@@ -142,7 +143,7 @@ def _limit(value: object, argument: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        number = int(value)  # an exact int, whatever the subclass overrides
+        number = operator.index(value)  # an exact int, whatever the subclass overrides
         if number >= 0:
             return number
         raise InvalidArgument(f"{argument} must be at least 0 (or None: no limit), got {number}", argument=argument)
