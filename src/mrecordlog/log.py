@@ -763,8 +763,10 @@ class MultiRecordLog:
         limit = self._max_disk_bytes
         if limit is not None:
             writer = self._writer
-            used = len(writer.file_numbers) * writer.file_num_bytes
-            needed = disk_needed(writer, framed_num_bytes)
+            size = writer.file_num_bytes
+            used = len(writer.file_numbers) * size
+            # Most calls fit in the current file: no call to work out new files.
+            needed = disk_needed(writer, framed_num_bytes) if writer.offset + framed_num_bytes > size else 0
             if used + needed > limit:
                 raise CapacityExceeded("disk", operation=operation, queue=queue, limit=limit, used=used, needed=needed)
 
