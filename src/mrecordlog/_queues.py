@@ -20,9 +20,9 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Protocol
 
 from mrecordlog._codec import MAX_U64, PackedAppendRecords
 from mrecordlog.errors import QueueModifiedDuringIteration
@@ -41,8 +41,13 @@ _MIN_DEAD_BYTES = 1 << 20
 # its position and its start offset (two 8-byte columns).
 RECORD_OVERHEAD_NUM_BYTES = 16
 
-# The lock of a range over queues that no log shares between threads (replay).
-_NO_LOCK: AbstractContextManager[object] = nullcontext()
+
+class StepLock(Protocol):
+    """What a range needs of its log's lock (a ``threading.RLock``)."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class _Queue:
@@ -162,7 +167,7 @@ class Queues:
         start: int | None,
         end: int | None,
         check_open: Callable[[], None] | None = None,
-        lock: AbstractContextManager[object] | None = None,
+        lock: StepLock | None = None,
     ) -> Iterator[Record]:
         """Records with ``start <= position < end`` (either bound optional).
 
@@ -175,7 +180,9 @@ class Queues:
         epoch = q.epoch
         lo = q.head if start is None else bisect_left(q.positions, start, q.head)
         hi = len(q.positions) if end is None else bisect_left(q.positions, end, lo)
-        return self._iterate(queue, q, epoch, lo, hi, check_open, _NO_LOCK if lock is None else lock)
+        if lock is None:
+            return self._iterate(queue, q, epoch, lo, hi, check_open)
+        return self._iterate_locked(queue, q, epoch, lo, hi, check_open, lock)
 
     def _iterate(
         self,
@@ -185,24 +192,55 @@ class Queues:
         lo: int,
         hi: int,
         check_open: Callable[[], None] | None,
-        lock: AbstractContextManager[object],
     ) -> Iterator[Record]:
         # The columns and the arena are changed in place by appends, and
         # replaced or shifted only by changes that bump the epoch (a deletion
         # included), so they can be held here while the epoch holds.
         positions, starts, arena, base = q.positions, q.starts, q.arena, q.arena_base
         for index in range(lo, hi):
-            with lock:
+            if check_open is not None:
+                check_open()
+            if q.epoch != epoch:
+                raise QueueModifiedDuringIteration(name)
+            end = starts[index + 1] - base if index + 1 < len(starts) else len(arena)
+            yield _new_record(Record, (positions[index], bytes(arena[starts[index] - base : end])))
+        if check_open is not None:
+            check_open()
+
+    def _iterate_locked(
+        self,
+        name: str,
+        q: _Queue,
+        epoch: int,
+        lo: int,
+        hi: int,
+        check_open: Callable[[], None] | None,
+        lock: StepLock,
+    ) -> Iterator[Record]:
+        """``_iterate`` holding ``lock`` during each step, never across a
+        ``yield``. (A separate loop so that ranges no thread shares, replay's
+        and ``state()``'s, pay nothing; bound ``acquire``/``release`` cost
+        less than a ``with`` on every step.)"""
+        positions, starts, arena, base = q.positions, q.starts, q.arena, q.arena_base
+        acquire, release = lock.acquire, lock.release
+        for index in range(lo, hi):
+            acquire()
+            try:
                 if check_open is not None:
                     check_open()
                 if q.epoch != epoch:
                     raise QueueModifiedDuringIteration(name)
                 end = starts[index + 1] - base if index + 1 < len(starts) else len(arena)
                 record = _new_record(Record, (positions[index], bytes(arena[starts[index] - base : end])))
+            finally:
+                release()
             yield record
-        with lock:
+        acquire()
+        try:
             if check_open is not None:
                 check_open()
+        finally:
+            release()
 
     def empty_queues(self) -> list[tuple[str, int]]:
         """(name, next position) of every queue without records, by name."""
