@@ -596,7 +596,8 @@ def main(argv: list[str]) -> None:
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
     # On every core unless the caller chose (-n 0 runs in this process).
     workers = [] if any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in rest) else ["-n", "auto"]
-    run(PYTHON, "-m", "pytest", *workers, *rest)
+    # The slowest tests, named in every run (CI logs included): where test time goes.
+    run(PYTHON, "-m", "pytest", *workers, "--durations=20", *rest)
 
 
 if __name__ == "__main__":
