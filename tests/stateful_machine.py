@@ -139,6 +139,15 @@ def scratch_root() -> str | None:
     return candidate
 
 
+def sometimes(strategy: st.SearchStrategy[int]) -> st.SearchStrategy[int | None]:
+    """None in four runs of five, else a value of ``strategy``; shrinks to None.
+
+    A limit in every other run starved the other rules: refused appends left
+    queues nearly empty, and the planted range bugs took 5 to 6 times as long
+    to find and shrink (138 s instead of 22 s for one of them)."""
+    return st.integers(0, 4).flatmap(lambda k: strategy if k == 4 else st.none())
+
+
 class LogVersusModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -228,9 +237,9 @@ class LogVersusModel(RuleBasedStateMachine):
         policy=st.sampled_from(POLICIES),
         spelled=st.booleans(),
         # Small: a few queues and records fill them, so refusals are common.
-        memory=st.none() | st.integers(0, 4000),
+        memory=sometimes(st.integers(0, 4000)),
         # In files of the log's size, and between (a limit need not be a multiple).
-        disk_files=st.none() | st.integers(1, 4),
+        disk_files=sometimes(st.integers(1, 4)),
         disk_slack=st.integers(-3, 3).map(lambda n: n * 4096),
     )
     def open_log(
