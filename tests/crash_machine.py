@@ -194,6 +194,8 @@ class CrashingLogVersusModel(LogVersusModel):
         self.storage = image
         self._removals_seen = 0
         self.log = self._open(None)
+        # Recovery may start a new file: an open is not bounded by the limit.
+        self._allow_disk_figure()
         self.profile = self.log.checksum_profile.value
         recovered = self.log.state().to_canonical_json()
         low = self.history.acked_power if power_loss else self.history.acked_process
