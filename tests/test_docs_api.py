@@ -278,16 +278,24 @@ def test_the_guide_names_every_public_method_of_a_log() -> None:
     assert methods - {"open"} - named == set(), "public methods the guide never names"
 
 
-def test_the_error_table_has_every_error_and_its_kind() -> None:
-    guide = (DOCS / "guide.md").read_text(encoding="utf-8")
-    rows = _table_after(guide, "| exception | `kind` |")
+# The tables of errors: the guide's, and the one of the normative spec.
+ERROR_TABLES = {
+    "guide": (DOCS / "guide.md", "| exception | `kind` |"),
+    "spec": (DOCS.parent / "spec" / "SEMANTICS.md", "| class | kind | raised by | attributes |"),
+}
+
+
+@pytest.mark.parametrize("where", list(ERROR_TABLES))
+def test_the_error_table_has_every_error_and_its_kind(where: str) -> None:
+    path, heading = ERROR_TABLES[where]
+    rows = _table_after(path.read_text(encoding="utf-8"), heading)
     table = {_code_names(row[0])[0]: _code_names(row[1])[0] for row in rows}
     errors = {
         name: value.kind
         for name, value in vars(mrecordlog).items()
         if isinstance(value, type) and issubclass(value, MRecordLogError) and name in mrecordlog.__all__
     }
-    assert errors.keys() - table.keys() == set(), "exported errors missing from the guide's table"
+    assert errors.keys() - table.keys() == set(), f"exported errors missing from the {where}'s table"
     assert table.keys() - errors.keys() == set(), "the table lists errors mrecordlog does not export"
     wrong = {name: (table[name], kind) for name, kind in errors.items() if table[name] != kind}
     assert not wrong, f"kind in the table, kind of the class: {wrong}"
