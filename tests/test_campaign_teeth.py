@@ -29,6 +29,8 @@ from mrecordlog.oracle.crashcheck import Campaign
 from mrecordlog.oracle.workloads import generate_workload
 from tests.test_recovery_teeth import _files_read_past_their_length
 
+pytestmark = pytest.mark.hunt
+
 # -- the fixes, reverted ------------------------------------------------------------
 
 

@@ -63,6 +63,7 @@ def test_the_in_process_kit_passes_the_core() -> None:
     assert any(note.startswith("crash check unavailable") for note in report.notes)
 
 
+@pytest.mark.hunt
 @pytest.mark.parametrize(
     ("bug", "check", "classes"),
     [

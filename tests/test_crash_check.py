@@ -48,6 +48,7 @@ def test_the_reference_adapter_recovers_every_crash_image_of_its_own_writes(tmp_
     print(next(note for note in report.notes if "images in" in note))
 
 
+@pytest.mark.hunt
 @needs_strace
 @pytest.mark.parametrize(
     ("bug", "classes"),
@@ -79,6 +80,7 @@ def test_without_an_adapter_command_the_crash_check_is_unavailable_never_passed(
     assert report.verdict == "nothing_checked"
 
 
+@pytest.mark.hunt
 @needs_strace
 def test_the_05_emulation_fails_the_crash_check_only_by_its_short_file_handling(tmp_path: Path) -> None:
     """A crash before a new file is preallocated leaves it empty: 0.5 refuses

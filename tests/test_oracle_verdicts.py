@@ -31,6 +31,7 @@ def _emulation_report(
     ).run()
 
 
+@pytest.mark.hunt
 @pytest.mark.parametrize(
     ("check", "failure_class"),
     [
@@ -57,6 +58,7 @@ def test_the_05_emulation_without_a_baseline_fails_with_the_class_of_each_differ
     assert len(failure.reproducer["requests"]) <= 16
 
 
+@pytest.mark.hunt
 def test_the_05_emulation_with_its_baseline_fails_only_in_continuation(tmp_path: Path) -> None:
     baseline = BASELINES["mrecordlog-0.5"]
     report = _emulation_report(tmp_path, ("live", "reader", "writer", "continuation"), ALL_CHECKS_SECONDS, baseline)
@@ -235,6 +237,7 @@ def test_a_bad_baseline_or_option_is_a_usage_error(tmp_path: Path, options: list
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.hunt
 def test_the_emulation_through_the_cli_with_a_baseline_file_reports_known_differences(tmp_path: Path) -> None:
     (tmp_path / "known.txt").write_text("position_wrap\ngc_record_order\nshort_files\n", encoding="utf-8")
     code, report, _ = _cli(

@@ -23,6 +23,8 @@ from mrecordlog._wal import WalReader, parse_wal_file_name
 from tests.crash_machine import CrashingLogVersusModel
 from tests.test_stateful_teeth import run_until_found
 
+pytestmark = pytest.mark.hunt
+
 MAX_SHRUNK_STEPS = 12
 BLOCK = 32768
 

@@ -40,6 +40,8 @@ from mrecordlog.outcomes import Record
 from tests.crash_machine import CrashingLogVersusModel
 from tests.stateful_machine import LogVersusModel
 
+pytestmark = pytest.mark.hunt
+
 MAX_SHRUNK_STEPS = 12
 
 
