@@ -132,8 +132,14 @@ def ensure_environment() -> None:
 
 # -- wheelcheck: the package as `pip install` leaves it -----------------------
 
-# The source directory of each importable package the wheel must ship.
-PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
+# The source directory of each importable package the wheel must ship, by its
+# import name. The fault layer's source is the top-level fault_injection/,
+# installed as mrecordlog.fault_injection (src/mrecordlog/fault_injection is a
+# symlink to it); no top-level fault_injection may be installed.
+PACKAGE_SOURCES = {
+    "mrecordlog": ROOT / "src" / "mrecordlog",
+    "mrecordlog.fault_injection": ROOT / "fault_injection",
+}
 # Not part of the source: never copied into the build directory.
 NOT_SOURCE = {
     ".git",
@@ -172,13 +178,23 @@ print("\\n".join(problems) or f"{len(modules)} modules")
 sys.exit(1 if problems else 0)
 """
 
+# The fault layer installs as mrecordlog.fault_injection only: a top-level
+# fault_injection package could collide with another project's.
+NO_BARE_NAME = """\
+import importlib.util, sys
+spec = importlib.util.find_spec("fault_injection")
+if spec is not None:
+    sys.exit(f"a top-level fault_injection is importable: {spec.origin}")
+print("no top-level fault_injection")
+"""
+
 TYPED_USER = """\
 \"\"\"A user of the installed package: mypy --strict must find its types (py.typed).\"\"\"
 
 import tempfile
 
-from fault_injection import FaultPlan, SimulatedDisk, durable_image
 from mrecordlog import AppendOutcome, MultiRecordLog, Record
+from mrecordlog.fault_injection import FaultPlan, SimulatedDisk, durable_image
 
 
 def main() -> None:
@@ -195,6 +211,9 @@ def main() -> None:
     disk = SimulatedDisk(FaultPlan(capacity_bytes=1 << 20))
     with MultiRecordLog.open("/log", storage=disk, file_num_bytes=32768) as log:
         log.create_queue("q")
+    # The same for the subpackage: mrecordlog's py.typed covers mrecordlog.fault_injection.
+    wrong_disk: int = disk  # type: ignore[assignment]
+    del wrong_disk
     durable: dict[str, bytes] = durable_image(disk).durable_files()
     assert durable, "nothing durable after close"
 
@@ -204,14 +223,16 @@ main()
 
 
 def _source_modules() -> list[str]:
-    """Every module of the source tree, by its import name."""
-    modules = []
+    """Every module of the source tree, by its import name (once: whether
+    rglob follows the symlinked src/mrecordlog/fault_injection depends on the
+    Python version)."""
+    modules = set()
     for package, source in PACKAGE_SOURCES.items():
-        for path in sorted(source.rglob("*.py")):
+        for path in source.rglob("*.py"):
             parts = (package, *path.relative_to(source).with_suffix("").parts)
             if "__pycache__" not in parts:
-                modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return modules
+                modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return sorted(modules)
 
 
 def _copy_source(destination: Path) -> None:
@@ -453,6 +474,13 @@ def wheelcheck() -> None:
             stdin=json.dumps(modules),
             summary=lambda output: f"{len(modules)} source modules, each from the fresh venv",
         )
+        steps.run(
+            "bare-name",
+            python,
+            "-c",
+            NO_BARE_NAME,
+            summary=lambda output: output.strip(),
+        )
         (work / "typed_user.py").write_text(TYPED_USER)
         steps.run("mypy-install", *pip, "install", "mypy", timeout=300)
         steps.run("typed-use", python, "typed_user.py")
@@ -619,7 +647,10 @@ def main(argv: list[str]) -> None:
             flush=True,
         )
         return
-    run(PYTHON, "-m", "mypy", "--strict", "src", "fault_injection", "tests", "bench", "setup.py", "build_backend")
+    # src covers fault_injection/ through the symlink src/mrecordlog/fault_injection,
+    # checked as mrecordlog.fault_injection; naming fault_injection here too would
+    # check each of its files a second time, as the top-level module fault_injection.
+    run(PYTHON, "-m", "mypy", "--strict", "src", "tests", "bench", "setup.py", "build_backend")
     run(PYTHON, "-m", "ruff", "check", ".")
     run(PYTHON, "-m", "ruff", "format", "--check", ".")
     run_pytest(rest, hunts="with" if "--all" in rest else "without")

@@ -15,11 +15,16 @@
 
 It uses only the standard library, and from the core only the Storage
 protocol (``mrecordlog._storage``) and the error types (``mrecordlog.errors``).
+
+Import it as ``mrecordlog.fault_injection``: its source is the repository's
+top-level ``fault_injection/`` directory, which ``src/mrecordlog/fault_injection``
+links to (a relative symlink), and the wheel installs it there. Its modules
+import each other relatively, so they work under that name.
 """
 
-from fault_injection.disk import SimulatedDisk, SimulatedFile, SimulatedLock
-from fault_injection.faults import FaultPlan
-from fault_injection.images import (
+from .disk import SimulatedDisk, SimulatedFile, SimulatedLock
+from .faults import FaultPlan
+from .images import (
     DROP,
     KEEP,
     SECTOR_NUM_BYTES,
@@ -36,7 +41,7 @@ from fault_injection.images import (
     random_choices,
     sectors_touched,
 )
-from fault_injection.ops import LinkOp, PendingOp, RenameOp, ResizeOp, UnlinkOp, WriteOp
+from .ops import LinkOp, PendingOp, RenameOp, ResizeOp, UnlinkOp, WriteOp
 
 __all__ = [
     "DROP",

@@ -37,8 +37,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fault_injection.faults import FaultPlan
-from fault_injection.ops import (
+from mrecordlog._storage import DirectoryLock, EntryKind, StorageFile
+from mrecordlog.errors import LogLocked, StorageError
+
+from .faults import FaultPlan
+from .ops import (
     DataOp,
     DirectoryOp,
     LinkOp,
@@ -51,8 +54,6 @@ from fault_injection.ops import (
     resize,
     write_into,
 )
-from mrecordlog._storage import DirectoryLock, EntryKind, StorageFile
-from mrecordlog.errors import LogLocked, StorageError
 
 ROOT = "/"
 PAGE_NUM_BYTES = 4096  # the granularity of holes (next_data)

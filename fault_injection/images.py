@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from fault_injection.disk import ROOT, SimulatedDisk, apply_directory_op, normalize
-from fault_injection.ops import PendingOp, ResizeOp, WriteOp, apply_data_op, write_into
+from .disk import ROOT, SimulatedDisk, apply_directory_op, normalize
+from .ops import PendingOp, ResizeOp, WriteOp, apply_data_op, write_into
 
 SECTOR_NUM_BYTES: Final = 512
 TORN_KINDS: Final[tuple[Literal["old", "new", "garbage"], ...]] = ("old", "new", "garbage")

@@ -31,9 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from fault_injection.disk import SimulatedDisk, normalize
-from fault_injection.images import process_crash_image
 from mrecordlog._storage import EntryKind
+
+from .disk import SimulatedDisk, normalize
+from .images import process_crash_image
 
 BLOCK: Final = 32768
 HEADER: Final = 7

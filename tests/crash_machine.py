@@ -19,7 +19,9 @@ import re
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from fault_injection import (
+from mrecordlog import FileSizeMismatch, UnexpectedEntry
+from mrecordlog._storage import EntryKind
+from mrecordlog.fault_injection import (
     DROP,
     KEEP,
     SimulatedDisk,
@@ -28,10 +30,8 @@ from fault_injection import (
     power_loss_image,
     process_crash_image,
 )
-from fault_injection.images import TORN_KINDS, Choice, sectors_touched
-from fault_injection.ops import PendingOp
-from mrecordlog import FileSizeMismatch, UnexpectedEntry
-from mrecordlog._storage import EntryKind
+from mrecordlog.fault_injection.images import TORN_KINDS, Choice, sectors_touched
+from mrecordlog.fault_injection.ops import PendingOp
 from mrecordlog.oracle.crashcheck import History
 from tests.stateful_machine import LogVersusModel
 

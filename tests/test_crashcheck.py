@@ -18,7 +18,6 @@ import pytest
 
 import mrecordlog._quarantine as quarantine_module
 import mrecordlog.log as log_module
-from fault_injection import DROP, KEEP, SimulatedDisk, Tear, WriteOp, power_loss_image, process_crash_image
 from mrecordlog import AppendOutcome, MultiRecordLog, PersistAction
 from mrecordlog._codec import encode_append_records
 from mrecordlog._recovery import RecoveryMode, ReplayResult
@@ -26,6 +25,7 @@ from mrecordlog._recovery import replay as real_replay
 from mrecordlog._storage import Storage
 from mrecordlog.cli import main
 from mrecordlog.errors import CorruptionError
+from mrecordlog.fault_injection import DROP, KEEP, SimulatedDisk, Tear, WriteOp, power_loss_image, process_crash_image
 from mrecordlog.interchange import AppendOp, CreateQueueOp, Operation, PersistOp, TruncateOp
 from mrecordlog.model import Model, QueueModel
 from mrecordlog.oracle.crashcheck import (

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fault_injection import (
+from mrecordlog import LogLocked, MultiRecordLog, OsStorage, StorageError
+from mrecordlog._storage import Storage, StorageFile
+from mrecordlog.fault_injection import (
     DROP,
     KEEP,
     Choice,
@@ -33,8 +35,6 @@ from fault_injection import (
     process_crash_image,
     random_choices,
 )
-from mrecordlog import LogLocked, MultiRecordLog, OsStorage, StorageError
-from mrecordlog._storage import Storage, StorageFile
 
 
 def _disk_with_synced_file(path: str = "/d/f", content: bytes = b"old!" * 256) -> tuple[SimulatedDisk, StorageFile]:

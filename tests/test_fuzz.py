@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 
-from fault_injection import SimulatedDisk, materialize
-from fault_injection.mutations import (
+from mrecordlog import Damage, MultiRecordLog
+from mrecordlog.cli import main
+from mrecordlog.errors import CorruptionError, PositionOverflow, StorageError
+from mrecordlog.fault_injection import SimulatedDisk, materialize
+from mrecordlog.fault_injection.mutations import (
     BLOCK,
     MAX_FILE_NUMBER,
     MUTATIONS,
@@ -28,9 +31,6 @@ from fault_injection.mutations import (
     mutate,
     plant_sparse_byte,
 )
-from mrecordlog import Damage, MultiRecordLog
-from mrecordlog.cli import main
-from mrecordlog.errors import CorruptionError, PositionOverflow, StorageError
 from mrecordlog.inspection import Inspection, LogState, QueueState, inspect_log
 from mrecordlog.interchange import AppendOp, CreateQueueOp, PersistOp
 from mrecordlog.oracle import fuzz, spec_reader

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from fault_injection import SimulatedDisk, process_crash_image
 from mrecordlog import Always, DoNothing, LogFailed, MultiRecordLog, PersistAction, PersistPolicy
+from mrecordlog.fault_injection import SimulatedDisk, process_crash_image
 from mrecordlog.interchange import (
     AppendOp,
     CreateQueueOp,

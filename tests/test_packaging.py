@@ -1,6 +1,7 @@
 """The wheel ships the whole library: every module and subpackage of
-``src/mrecordlog`` and ``fault_injection``, their ``py.typed`` markers and the
-``mrecordlog`` command.
+``src/mrecordlog`` and ``fault_injection`` (installed as
+``mrecordlog.fault_injection``: nothing but ``mrecordlog`` is installed at the
+top level), the ``py.typed`` marker and the ``mrecordlog`` command.
 
 The other tests import the source tree (an editable install), so they cannot
 see what ``pip install .`` leaves out. Here the wheel is built, as pip builds
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +29,12 @@ import pytest
 import mrecordlog
 
 ROOT = Path(__file__).resolve().parent.parent
-# The source directory of each importable package the wheel must ship.
-PACKAGE_SOURCES = {"mrecordlog": ROOT / "src" / "mrecordlog", "fault_injection": ROOT / "fault_injection"}
+# The source directory of each importable package the wheel must ship, by its
+# import name. src/mrecordlog/fault_injection is a symlink to fault_injection/.
+PACKAGE_SOURCES = {
+    "mrecordlog": ROOT / "src" / "mrecordlog",
+    "mrecordlog.fault_injection": ROOT / "fault_injection",
+}
 CONSOLE_SCRIPTS = {"mrecordlog": "mrecordlog.cli:main"}
 # Not part of the source: never copied into the build directory.
 SKIPPED_AT_ROOT = {
@@ -73,7 +79,7 @@ def _expected_source_files() -> set[str]:
             relative = path.relative_to(source)
             shipped = path.suffix == ".py" or path.name == "py.typed"
             if shipped and path.is_file() and "__pycache__" not in relative.parts:
-                expected.add(f"{package}/{relative.as_posix()}")
+                expected.add(f"{package.replace('.', '/')}/{relative.as_posix()}")
     return expected
 
 
@@ -103,7 +109,8 @@ def test_the_wheel_ships_every_module_and_subpackage_of_the_source_tree(wheel: z
 
 def test_the_wheel_ships_the_py_typed_markers(wheel: zipfile.ZipFile) -> None:
     markers = {name for name in _expected_source_files() if name.endswith("/py.typed")}
-    assert markers >= {f"{package}/py.typed" for package in PACKAGE_SOURCES}
+    # The one marker covers the subpackages, mrecordlog.fault_injection included (PEP 561).
+    assert "mrecordlog/py.typed" in markers
     missing = sorted(markers - set(wheel.namelist()))
     assert not missing, f"the wheel lacks the py.typed markers {missing}"
 
@@ -117,10 +124,20 @@ def test_the_wheel_installs_the_mrecordlog_command(wheel: zipfile.ZipFile) -> No
     assert scripts == CONSOLE_SCRIPTS
 
 
-def test_the_wheel_ships_no_other_top_level_package(wheel: zipfile.ZipFile) -> None:
-    top_level = {name.split("/", 1)[0] for name in wheel.namelist()}
-    unexpected = sorted(name for name in top_level - set(PACKAGE_SOURCES) if not name.endswith(".dist-info"))
-    assert not unexpected, f"the wheel ships unexpected top-level entries: {unexpected}"
+def test_the_wheel_ships_nothing_outside_mrecordlog_and_its_dist_info(wheel: zipfile.ZipFile) -> None:
+    # No top-level fault_injection (or any other name another project could also install).
+    assert "mrecordlog/fault_injection/__init__.py" in wheel.namelist()
+    ours = re.compile(r"(mrecordlog|mrecordlog-[^/]+\.dist-info)/")
+    outside = sorted(name for name in wheel.namelist() if not ours.match(name))
+    assert not outside, f"the wheel ships files outside mrecordlog/ and its .dist-info/: {outside}"
+
+
+def test_the_fault_layer_is_linked_into_the_src_package() -> None:
+    # setuptools finds mrecordlog.fault_injection under src/ through this link
+    # (a checkout without symlinks, git's core.symlinks=false, leaves a text file).
+    link = ROOT / "src" / "mrecordlog" / "fault_injection"
+    assert link.is_symlink(), f"{link} should be a symlink to ../../fault_injection"
+    assert link.resolve() == (ROOT / "fault_injection").resolve()
 
 
 def test_the_default_wheel_is_pure_python_and_says_so(wheel: zipfile.ZipFile) -> None:

@@ -17,9 +17,9 @@ import pytest
 
 import mrecordlog._quarantine as quarantine_module
 import mrecordlog.log as log_module
-from fault_injection import SimulatedFile
 from mrecordlog._storage import EntryKind, OsFile, Storage
 from mrecordlog._wal import WalReader, parse_wal_file_name
+from mrecordlog.fault_injection import SimulatedFile
 from tests.crash_machine import CrashingLogVersusModel
 from tests.test_stateful_teeth import run_until_found
 

@@ -2,8 +2,9 @@
 
 The core reaches the disk only through these few calls; ``OsStorage`` is the
 only code in the package that calls ``os`` for file I/O. The fault-injecting
-disk in ``fault_injection`` implements the same protocol. Every method raises
-``StorageError`` (never a bare ``OSError``), naming the path and offset.
+disk in ``mrecordlog.fault_injection`` implements the same protocol. Every
+method raises ``StorageError`` (never a bare ``OSError``), naming the path and
+offset.
 """
 
 from __future__ import annotations

@@ -61,7 +61,17 @@ from typing import Any, Final
 
 import crc32c
 
-from fault_injection import (
+from mrecordlog._recovery import RecoveryReport
+from mrecordlog._storage import EntryKind
+from mrecordlog.errors import (
+    CorruptionError,
+    FileNumbersExhausted,
+    FileSizeMismatch,
+    LogFailed,
+    MRecordLogError,
+    StorageError,
+)
+from mrecordlog.fault_injection import (
     DROP,
     KEEP,
     Drop,
@@ -79,18 +89,8 @@ from fault_injection import (
     process_crash_image,
     random_choices,
 )
-from fault_injection.images import TORN_KINDS, Choice, sectors_touched
-from fault_injection.ops import PendingOp
-from mrecordlog._recovery import RecoveryReport
-from mrecordlog._storage import EntryKind
-from mrecordlog.errors import (
-    CorruptionError,
-    FileNumbersExhausted,
-    FileSizeMismatch,
-    LogFailed,
-    MRecordLogError,
-    StorageError,
-)
+from mrecordlog.fault_injection.images import TORN_KINDS, Choice, sectors_touched
+from mrecordlog.fault_injection.ops import PendingOp
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import (
     AppendOp,

@@ -3,10 +3,10 @@
 Base images are real logs: seeded workloads (the crash campaign's, grown with
 records over three blocks and with files rolled and collected by GC) run on a
 ``SimulatedDisk``, both checksum profiles, files of 1 to 8 blocks, final state.
-Each is damaged by the catalogue of ``fault_injection.mutations``, sampled by
-name. Every mutated image is inspected read-only and opened writable in every
-recovery mode, each on its own copy, and these promises are checked; each
-broken one is a violation kind:
+Each is damaged by the catalogue of ``mrecordlog.fault_injection.mutations``,
+sampled by name. Every mutated image is inspected read-only and opened
+writable in every recovery mode, each on its own copy, and these promises are
+checked; each broken one is a violation kind:
 
 - ``untyped_error``: the only errors are this package's (``MRecordLogError``
   subclasses): never MemoryError, TypeError, AssertionError, OSError, ...
@@ -83,11 +83,11 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, Final, Protocol, TypeVar
 
-from fault_injection import SimulatedDisk, materialize, process_crash_image
-from fault_injection.mutations import MUTATIONS, TRANSPLANTING, mutate, plant_sparse_byte
 from mrecordlog import RecoveryReport
 from mrecordlog._storage import OsStorage, Storage
 from mrecordlog.errors import CorruptionError, LogFailed, MRecordLogError, StorageError
+from mrecordlog.fault_injection import SimulatedDisk, materialize, process_crash_image
+from mrecordlog.fault_injection.mutations import MUTATIONS, TRANSPLANTING, mutate, plant_sparse_byte
 from mrecordlog.inspection import Inspection, LogState, QueueState, inspect_log
 from mrecordlog.interchange import AppendOp, CreateQueueOp, Operation, TruncateOp
 from mrecordlog.log import MultiRecordLog

@@ -19,8 +19,8 @@ import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from fault_injection import SimulatedDisk
 from mrecordlog._storage import StorageFile
+from mrecordlog.fault_injection import SimulatedDisk
 from mrecordlog.oracle.trace import (
     Answered,
     Create,

@@ -5,8 +5,9 @@ into these events, with the operating system's bookkeeping already done:
 file descriptors resolved to absolute paths (through ``dup``, ``fcntl`` and
 ``-y`` annotations), file offsets tracked (``lseek``, ``O_APPEND``, plain
 ``write``), vectored writes joined. The replayer (``oracle.replay``) applies
-them to ``fault_injection.SimulatedDisk``, so that crash images of a foreign
-implementation come from the same persistence model as the reference's.
+them to ``mrecordlog.fault_injection.SimulatedDisk``, so that crash images of
+a foreign implementation come from the same persistence model as the
+reference's.
 
 ``Answered`` and ``RequestRead`` place the adapter's protocol exchanges in the
 same order as the file operations: an operation is acknowledged once its

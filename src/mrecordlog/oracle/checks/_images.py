@@ -16,7 +16,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from fault_injection import SimulatedDisk, power_loss_image, process_crash_image, random_choices
+from mrecordlog.fault_injection import SimulatedDisk, power_loss_image, process_crash_image, random_choices
 from mrecordlog.oracle.capabilities import Capabilities
 from mrecordlog.oracle.crashcheck import LOG_DIR, History, run_workload, torn_choices
 from mrecordlog.oracle.workloads import Workload

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from fault_injection import materialize
+from mrecordlog.fault_injection import materialize
 from mrecordlog.interchange import (
     AppendOp,
     CreateQueueOp,

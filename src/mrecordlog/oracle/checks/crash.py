@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fault_injection import (
+from mrecordlog.fault_injection import (
     SimulatedDisk,
     enumerate_choices,
     materialize,

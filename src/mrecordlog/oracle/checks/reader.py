@@ -19,8 +19,8 @@ import json
 import random
 from typing import Any
 
-from fault_injection import materialize
 from mrecordlog.errors import MRecordLogError
+from mrecordlog.fault_injection import materialize
 from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import pack_wal_image
 from mrecordlog.oracle.checks._images import ImageCase, fit_workload, image_cases
