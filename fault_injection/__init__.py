@@ -19,7 +19,8 @@ protocol (``mrecordlog._storage``) and the error types (``mrecordlog.errors``).
 Import it as ``mrecordlog.fault_injection``: its source is the repository's
 top-level ``fault_injection/`` directory, which ``src/mrecordlog/fault_injection``
 links to (a relative symlink), and the wheel installs it there. Its modules
-import each other relatively, so they work under that name.
+import each other relatively, so they work under that name (ruff forbids the
+bare ``fault_injection`` import).
 """
 
 from .disk import SimulatedDisk, SimulatedFile, SimulatedLock
