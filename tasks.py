@@ -3,8 +3,8 @@
 
     python3 tasks.py crashcheck   the main job: the crash-consistency campaign (seed 0, 60 s)
     python3 tasks.py test --all   the whole test suite: mypy --strict, ruff check, ruff format --check, pytest
-    python3 tasks.py test         the same without the hunts (under 2 minutes on 2 cores)
-    python3 tasks.py hunts        the hunts alone (pytest -m hunt)
+    python3 tasks.py test         the same without the hunts and campaigns (under 2 minutes on 2 cores)
+    python3 tasks.py hunts        the hunts and campaigns alone
 
 Each creates or updates the local virtual environment ``.venv`` first (it
 reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
@@ -14,10 +14,12 @@ reinstalls when ``pyproject.toml`` changed). Extra arguments are passed to
 The hunts are the tests marked ``hunt``: each plants a bug in the core (or
 drives a deliberately wrong implementation) and requires the generators, the
 crash campaign or the oracle to find it, with a short reproducer. They are
-the evidence that a guarantee covers its class, and most of the suite's time
-(several minutes on 2 cores), so ``test`` alone leaves them out for quick
-feedback; ``test --all`` and CI run them. A ``-m`` among the extra arguments
-replaces the selection.
+the evidence that a guarantee covers its class. The campaigns (marked
+``campaign``) run the crash checker or the oracle against the reference for
+a few seconds each. Together they are most of the suite's time (several
+minutes on 2 cores), so ``test`` alone leaves them out for quick feedback;
+``test --all`` and CI run them. A ``-m`` among the extra arguments replaces
+the selection.
 
 Python's bytecode cache is kept under ``.venv/pycache`` for every command run
 from here, even when ``PYTHONDONTWRITEBYTECODE`` is set: the tests start the
@@ -665,7 +667,7 @@ def run_pytest(arguments: list[str], *, hunts: str) -> None:
     # finished its share takes tests from the other instead of waiting.
     workers = [] if chose_workers else ["-n", "auto", "--dist", "worksteal"]
     chose_selection = any(arg == "-m" or arg.startswith("-m") for arg in arguments)
-    selection = {"with": [], "without": ["-m", "not hunt"], "only": ["-m", "hunt"]}[hunts]
+    selection = {"with": [], "without": ["-m", "not hunt and not campaign"], "only": ["-m", "hunt or campaign"]}[hunts]
     # The slowest tests, named in every run (CI logs included): where test time goes.
     run(PYTHON, "-m", "pytest", *workers, *([] if chose_selection else selection), "--durations=20", *arguments)
 

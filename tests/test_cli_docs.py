@@ -258,13 +258,23 @@ def _check_output(transcript: Transcript, results: list[tuple[str, str, str]]) -
             )
 
 
+def runs_a_campaign(text: str) -> bool:
+    """A block that runs a campaign for a time budget (``tasks.py test``
+    leaves these to ``test --all``)."""
+    return re.search(r"--budget\b|budget_seconds=", text) is not None
+
+
 @pytest.mark.parametrize(
     "transcript",
     [
         pytest.param(
             transcript,
             id=transcript.id,
-            marks=[pytest.mark.skip(reason=f"no-run: {transcript.no_run}")] if transcript.no_run is not None else [],
+            marks=[pytest.mark.skip(reason=f"no-run: {transcript.no_run}")]
+            if transcript.no_run is not None
+            else [pytest.mark.campaign]
+            if runs_a_campaign(transcript.body)
+            else [],
         )
         for transcript in TRANSCRIPTS
     ],

@@ -43,6 +43,7 @@ def _run(
         adapter.close()
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize("recovery", ["point_in_time", "strict", "skip"])
 def test_the_reference_adapter_passes_every_check_through_the_subprocess_protocol(
     tmp_path: Path, recovery: str
@@ -56,6 +57,7 @@ def test_the_reference_adapter_passes_every_check_through_the_subprocess_protoco
         assert report.checks[check].passed == report.checks[check].run
 
 
+@pytest.mark.campaign
 def test_the_in_process_kit_passes_the_core() -> None:
     report = assert_conforms(reference_factory(), budget_seconds=4.0, name="core")
     # In process there is no adapter command to trace: the crash check says so.
@@ -92,6 +94,7 @@ def test_a_wrong_adapter_fails_with_its_class_and_a_short_reproducer(
         assert 2 <= len(requests) <= 8
 
 
+@pytest.mark.campaign
 def test_a_partial_implementation_is_checked_for_what_it_has() -> None:
     report = check_conformance(
         reference_factory(),
@@ -117,6 +120,7 @@ class _Refused(Exception):
         self.kind = kind
 
 
+@pytest.mark.campaign
 def test_announced_profiles_and_file_sizes_decide_what_every_check_sends() -> None:
     """A crc32-only implementation that takes only 64 KiB files passes when it
     announces so: nothing outside hello is ever asked of it."""
@@ -143,6 +147,7 @@ def test_announced_profiles_and_file_sizes_decide_what_every_check_sends() -> No
     assert {checksum for _, checksum in asked} <= {"crc32", None}
 
 
+@pytest.mark.campaign
 def test_refusing_an_announced_profile_is_a_failure_of_its_own_class() -> None:
     opened = reference_factory()
 

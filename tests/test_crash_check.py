@@ -38,6 +38,7 @@ def _crash_run(command: str, tmp_path: Path, budget: float, *, fail_fast: bool =
         adapter.close()
 
 
+@pytest.mark.campaign
 @needs_strace
 @pytest.mark.parametrize("recovery", ["point_in_time", "strict", "skip"])
 def test_the_reference_adapter_recovers_every_crash_image_of_its_own_writes(tmp_path: Path, recovery: str) -> None:

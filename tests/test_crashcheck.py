@@ -88,6 +88,7 @@ def test_a_bounded_campaign_exercises_every_fault_kind_without_violation() -> No
     assert {kind for kind in CLASSIC_KINDS if report.by_fault[kind] == 0} == set()
 
 
+@pytest.mark.campaign
 def test_a_bounded_campaign_exercises_every_fault_kind_and_recovery_mode() -> None:
     # No assertion on violations yet: the core's fixes for these kinds land
     # separately (issue 8).

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_cli_docs import runs_a_campaign
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # An opening fence of three or more backticks with its info string, the body,
@@ -71,7 +73,14 @@ _NO_RUN = pytest.mark.skip(reason="python no-run block, or a file= block run by 
 
 @pytest.mark.parametrize(
     "example",
-    [pytest.param(example, id=example.id, marks=() if example.runs else _NO_RUN) for example in EXAMPLES],
+    [
+        pytest.param(
+            example,
+            id=example.id,
+            marks=_NO_RUN if not example.runs else pytest.mark.campaign if runs_a_campaign(example.source) else (),
+        )
+        for example in EXAMPLES
+    ],
 )
 def test_example(example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Padding with newlines keeps line numbers in tracebacks equal to the Markdown's.

@@ -649,10 +649,8 @@ def test_replaying_a_reproducer_that_passes_exits_0(tmp_path: Path, capsys: pyte
 def test_replaying_a_reproducer_that_still_fails_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mrecordlog import cli
-
     found = [fuzz.Finding("not_a_prefix", "point_in_time", "a hole")]
-    monkeypatch.setattr(cli, "replay_fuzz_reproducer", lambda reproducer: found)
+    monkeypatch.setattr(fuzz, "replay_reproducer", lambda reproducer: found)
     assert main(["fuzz", "--replay", str(_reproducer(tmp_path, "zero_length_file"))]) == 1
     assert "not_a_prefix [zero_length_file, point_in_time]: a hole" in capsys.readouterr().out
 

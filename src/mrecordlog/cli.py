@@ -33,7 +33,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mrecordlog import __version__
 from mrecordlog._codec import MAX_U64, ChecksumProfile
@@ -45,23 +45,17 @@ from mrecordlog.inspection import inspect_log
 from mrecordlog.interchange import Operation, apply_operations, parse_operation, result_line
 from mrecordlog.log import check_file_num_bytes
 from mrecordlog.oracle.classes import BASELINES, BaselineError, baseline_classes
-from mrecordlog.oracle.conformance import CHECKS, ConformanceReport, run_conformance
-from mrecordlog.oracle.crashcheck import (
-    CampaignReport,
-    exhaustive_check,
-    iter_report_lines,
-    replay_reproducer,
-    run_campaign,
-    write_reproducer,
-)
 from mrecordlog.oracle.driver import WHOLE, Part, WorkerFailed, parse_shard, parse_workers, reproducer_name
-from mrecordlog.oracle.fuzz import FuzzReport, ReproducerError, load_reproducer, run_fuzz_campaign
-from mrecordlog.oracle.fuzz import iter_report_lines as iter_fuzz_report_lines
-from mrecordlog.oracle.fuzz import replay_reproducer as replay_fuzz_reproducer
-from mrecordlog.oracle.fuzz import write_reproducer as write_fuzz_reproducer
-from mrecordlog.oracle.merge import ReportError, load_report, merge_reports
-from mrecordlog.oracle.workloads import Workload, exhaustive_workloads
+from mrecordlog.oracle.report import CHECKS
 from mrecordlog.outcomes import Record
+
+# The campaigns (conformance, crashcheck, fuzz, merge-reports) import their
+# modules when they run: the other commands start without them, about a fifth
+# sooner (an operator's `summary` or `read`, and the tests, start it often).
+if TYPE_CHECKING:
+    from mrecordlog.oracle.conformance import ConformanceReport
+    from mrecordlog.oracle.crashcheck import CampaignReport
+    from mrecordlog.oracle.fuzz import FuzzReport
 
 _MODES = [mode.value for mode in RecoveryMode]
 
@@ -735,6 +729,8 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _conformance(args: argparse.Namespace) -> int:
+    from mrecordlog.oracle.conformance import run_conformance
+
     checks = tuple(check.strip() for check in args.checks.split(",") if check.strip())
     unknown = [check for check in checks if check not in CHECKS]
     if unknown or not checks:
@@ -779,6 +775,9 @@ def _conformance(args: argparse.Namespace) -> int:
 
 
 def _exhaustive(args: argparse.Namespace) -> int:
+    from mrecordlog.oracle.crashcheck import exhaustive_check
+    from mrecordlog.oracle.workloads import exhaustive_workloads
+
     started = time.perf_counter()
     rows = []
     violations = 0
@@ -813,6 +812,8 @@ def _exhaustive(args: argparse.Namespace) -> int:
 def _load_crash_reproducer(path: str) -> dict[str, Any]:
     """A crashcheck reproducer file, checked far enough that replaying it
     fails only on what the reproducer records; BadArgument otherwise."""
+    from mrecordlog.oracle.workloads import Workload
+
     try:
         with open(path, "rb") as handle:
             value = json.loads(handle.read().decode("utf-8"))
@@ -836,6 +837,8 @@ def _load_crash_reproducer(path: str) -> dict[str, Any]:
 
 
 def _crashcheck(args: argparse.Namespace) -> int:
+    from mrecordlog.oracle.crashcheck import iter_report_lines, replay_reproducer, run_campaign, write_reproducer
+
     workers, part, limit = _campaign_options(args)
     if args.replay is not None:
         reproducer = _load_crash_reproducer(args.replay)
@@ -874,6 +877,11 @@ def _crashcheck(args: argparse.Namespace) -> int:
 
 
 def _fuzz(args: argparse.Namespace) -> int:
+    from mrecordlog.oracle.fuzz import ReproducerError, load_reproducer, run_fuzz_campaign
+    from mrecordlog.oracle.fuzz import iter_report_lines as iter_fuzz_report_lines
+    from mrecordlog.oracle.fuzz import replay_reproducer as replay_fuzz_reproducer
+    from mrecordlog.oracle.fuzz import write_reproducer as write_fuzz_reproducer
+
     workers, part, limit = _campaign_options(args)
     if args.replay is not None:
         try:
@@ -914,6 +922,8 @@ def _fuzz(args: argparse.Namespace) -> int:
 
 
 def _merge_reports(args: argparse.Namespace) -> int:
+    from mrecordlog.oracle.merge import ReportError, load_report, merge_reports
+
     try:
         merged = merge_reports([(path, load_report(path)) for path in args.reports])
     except ReportError as exc:
