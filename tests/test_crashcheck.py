@@ -90,12 +90,9 @@ def test_a_bounded_campaign_exercises_every_fault_kind_without_violation() -> No
 
 @pytest.mark.campaign
 def test_a_bounded_campaign_exercises_every_fault_kind_and_recovery_mode() -> None:
-    # No assertion on violations yet: the core's fixes for these kinds land
-    # separately (issue 8).
     report = Campaign(seed=12, budget_seconds=UNBOUNDED_SECONDS, max_workloads=2 * CAMPAIGN_WORKLOADS).run()
     assert report.workloads == 2 * CAMPAIGN_WORKLOADS
-    for violation in report.violations:
-        print(f"{violation.kind} after {violation.found_after} images: {violation.message[:160]}")
+    assert [f"{v.kind}: {v.message[:160]}" for v in report.violations] == []
     assert report.images_checked > 1000
     assert {kind for kind in FAULT_KINDS if report.by_fault[kind] == 0} == set()
     assert {mode for mode in MODES if report.by_mode[mode] == 0} == set()
