@@ -91,7 +91,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-import tomllib
 import venv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -415,9 +414,24 @@ def _verify_json(key: str, expected: object) -> Callable[[str], str | None]:
     return verify
 
 
+def source_version() -> str:
+    """``mrecordlog.__version__`` as the source writes it (pyproject.toml
+    reads the version from there), found without importing the package."""
+    tree = ast.parse((ROOT / "src" / "mrecordlog" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["__version__"]
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    raise SystemExit("src/mrecordlog/__init__.py assigns no string to __version__")
+
+
 def wheelcheck() -> None:
     started = time.monotonic()
-    project_version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    project_version = source_version()
     modules = _source_modules()
     with _fresh_install("wheelcheck", "oracle") as fresh:
         work, venv_dir, venv_bin, python, steps, pip = (
