@@ -19,8 +19,18 @@ from mrecordlog import _arguments
 
 
 class PersistAction(enum.Enum):
-    FLUSH = "flush"  # hand the bytes to the OS: survives a process crash
-    FLUSH_AND_FSYNC = "flush_and_fsync"  # and fsync: survives a power loss
+    """What a persist does with the bytes written so far. Wherever an action is
+    expected, its value (``"flush"`` or ``"flush_and_fsync"``) is accepted too.
+
+    :cvar FLUSH: hand the buffered bytes to the OS (``"flush"``). They survive
+        a crash of the process, not a power loss or a crash of the OS.
+    :cvar FLUSH_AND_FSYNC: flush, then fsync every WAL file written since the
+        last fsync, and the directory when files were created or removed
+        (``"flush_and_fsync"``). The bytes survive a power loss.
+    """
+
+    FLUSH = "flush"
+    FLUSH_AND_FSYNC = "flush_and_fsync"
 
 
 # The string spellings of the actions, accepted wherever an action is.
@@ -29,8 +39,14 @@ PersistActionName = Literal["flush", "flush_and_fsync"]
 
 @dataclass(frozen=True, slots=True)
 class DoNothing:
-    """Persist appends and truncates only on an explicit ``persist`` call;
-    ``action`` is what ``close`` does."""
+    """Persist appends and truncates only on an explicit ``persist`` call (or
+    when something else writes the buffer out: ``close``, ``create_queue``,
+    ``delete_queue``, or the log's 64 KiB write buffer filling up); until then
+    a crash of the process loses them.
+
+    :ivar action: what ``close`` does (a ``PersistAction``; its value is
+        accepted and stored as the enum).
+    """
 
     action: PersistAction = PersistAction.FLUSH
 
@@ -41,8 +57,17 @@ class DoNothing:
 
 @dataclass(frozen=True, slots=True)
 class OnDelay:
-    """Persist after an append or truncate once ``interval_seconds`` have passed
-    since the last persist."""
+    """Persist after an append or truncate once more than ``interval_seconds``
+    have passed since the last timed persist (the first falls due
+    ``interval_seconds`` after ``open``). There is no background thread: after
+    a quiet period, buffered appends wait for the next append, truncate,
+    ``persist`` or ``close``.
+
+    :ivar interval_seconds: seconds between timed persists: a finite ``int`` or
+        ``float`` of at least 0, stored as a ``float``; anything else raises
+        ``InvalidArgument``.
+    :ivar action: what each timed persist, and ``close``, does.
+    """
 
     interval_seconds: float
     action: PersistAction = PersistAction.FLUSH
@@ -54,7 +79,11 @@ class OnDelay:
 
 @dataclass(frozen=True, slots=True)
 class Always:
-    """Persist after every append and truncate."""
+    """Persist after every append and truncate, before the call returns (the
+    default policy, with ``FLUSH``).
+
+    :ivar action: what each of those persists, and ``close``, does.
+    """
 
     action: PersistAction = PersistAction.FLUSH
 
@@ -63,5 +92,8 @@ class Always:
 
 
 PersistPolicy = DoNothing | OnDelay | Always
+"""The type of a persist policy: ``DoNothing``, ``OnDelay`` or ``Always``.
+Whatever the policy, ``create_queue``, ``delete_queue`` and the position
+records of garbage collection are flushed and fsynced before they return."""
 
 DEFAULT_PERSIST_POLICY: PersistPolicy = Always(PersistAction.FLUSH)
