@@ -21,17 +21,31 @@ from mrecordlog.outcomes import Record
 
 @dataclass(frozen=True, slots=True)
 class QueueState:
+    """One queue of a ``LogState``.
+
+    :ivar next_position: the position its next append without an explicit
+        position gets.
+    :ivar records: its retained records, in position order.
+    """
+
     next_position: int
     records: tuple[Record, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class LogState:
-    """Every queue's next position and records: what a log holds."""
+    """Every queue's next position and records: what a log holds (a copy,
+    from ``MultiRecordLog.state()`` or ``inspect_log``).
+
+    :ivar queues: each queue's ``QueueState``, by queue name.
+    """
 
     queues: dict[str, QueueState]
 
     def to_json_value(self) -> dict[str, object]:
+        """The state as JSON values: ``{"queues": {name: {"next_position": N,
+        "records": [[position, payload_hex], ...]}}}``, as ``state.json`` holds
+        it (``to_canonical_json`` serializes it)."""
         return {
             "queues": {
                 name: {
@@ -50,6 +64,14 @@ class LogState:
 
 @dataclass(frozen=True, slots=True)
 class Inspection:
+    """What ``inspect_log`` found in a directory, without changing it.
+
+    :ivar state: the state a writable ``open`` with the same recovery mode
+        would recover.
+    :ivar report: what the replay found: files, damage, what it discarded
+        (its quarantine fields stay empty: an inspection moves nothing).
+    """
+
     state: LogState
     report: RecoveryReport
 
