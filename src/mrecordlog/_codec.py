@@ -45,14 +45,24 @@ _pack_entry_header: Final = _ENTRY_HEADER.pack
 
 
 class ChecksumProfile(enum.Enum):
-    """How a frame's checksum is computed (over the type byte, then the payload)."""
+    """How a frame's checksum is computed (over the type byte, then the
+    payload). A log has one profile, detected from its first valid frame; a
+    new log gets the one ``open`` asks for, ``CRC32C`` by default. Given as a
+    member or its value.
 
-    CRC32 = "crc32"  # IEEE 802.3 / zlib: what mrecordlog 0.5 writes
-    CRC32C = "crc32c"  # Castagnoli
+    :cvar CRC32: ``"crc32"``: CRC-32 (IEEE 802.3, as zlib computes it), what
+        mrecordlog 0.5 writes.
+    :cvar CRC32C: ``"crc32c"``: CRC-32C (Castagnoli).
+    """
+
+    CRC32 = "crc32"
+    CRC32C = "crc32c"
 
     @classmethod
     def parse(cls, value: object) -> ChecksumProfile:
-        """A profile or its name; anything else raises InvalidArgument (a compiled build too)."""
+        """The profile ``value`` names: a ``ChecksumProfile`` or its value
+        (``"crc32"``, ``"crc32c"``); anything else raises ``InvalidArgument``
+        (in a compiled build too)."""
         if isinstance(value, ChecksumProfile):
             return value
         try:

@@ -44,13 +44,35 @@ from mrecordlog.errors import CorruptionError, InvalidArgument, RecordDecodeErro
 
 
 class RecoveryMode(enum.Enum):
+    """What replay does at the first invalid frame or record (damage); given to
+    ``open`` and ``inspect_log`` as a member or its value. The full contract is
+    in ``spec/DURABILITY.md``, section 4.
+
+    :cvar POINT_IN_TIME: the default (``"point_in_time"``): replay stops at the
+        damage and everything after it is discarded (a writable ``open`` moves
+        it to the quarantine). The log comes back as it was at one moment of
+        its history, never with a hole; after a crash, that is a prefix of the
+        operations issued holding every acknowledged one.
+    :cvar STRICT: ``"strict"``: a torn tail (nothing valid after the damage) is
+        handled as by ``POINT_IN_TIME``; any other damage (a valid frame after
+        it, a gap in the file numbering, a record that cannot follow the state)
+        makes ``open`` raise ``CorruptionError`` naming the file and offset,
+        with nothing changed on disk.
+    :cvar SKIP: ``"skip"``: mrecordlog 0.5's behaviour: the damaged frame (or
+        the rest of its block, or of its file when later files follow) is
+        skipped and replay goes on, so a queue can come back with a hole. A
+        record that cannot follow the state still raises ``CorruptionError``.
+    """
+
     POINT_IN_TIME = "point_in_time"
     STRICT = "strict"
     SKIP = "skip"
 
     @classmethod
     def parse(cls, value: object) -> RecoveryMode:
-        """A mode or its name; anything else raises InvalidArgument (a compiled build too)."""
+        """The mode ``value`` names: a ``RecoveryMode`` or its value
+        (``"point_in_time"``, ``"strict"``, ``"skip"``); anything else raises
+        ``InvalidArgument`` (in a compiled build too)."""
         if isinstance(value, RecoveryMode):
             return value
         try:
@@ -61,10 +83,22 @@ class RecoveryMode(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """Bytes that recovery could not use, and why."""
+    """Bytes that recovery could not use, and why.
 
-    # checksum_mismatch, invalid_frame_type, length_past_block, partial_record_dropped,
-    # orphan_frame, undecodable_record, inconsistent_record, detached_file
+    :ivar kind: why: ``checksum_mismatch``, ``invalid_frame_type``,
+        ``length_past_block``, ``partial_record_dropped`` (a record whose frames
+        did not all arrive), ``orphan_frame`` (a continuation frame with no
+        start), ``undecodable_record``, ``inconsistent_record`` (a record that
+        cannot follow the state), ``end_before_later_files`` (the log ends in a
+        file that later files follow) or ``detached_file`` (files after a gap
+        in the numbering).
+    :ivar file: the name of the WAL file (``wal-...``) holding the bytes.
+    :ivar offset: where they start in that file, in bytes.
+    :ivar num_bytes: how many bytes (0 for ``detached_file`` and
+        ``end_before_later_files``, which mark a place).
+    :ivar detail: more about it, as text (the decoder's reason, say), or ``""``.
+    """
+
     kind: str
     file: str
     offset: int
@@ -74,46 +108,85 @@ class Damage:
 
 @dataclass(frozen=True, slots=True)
 class QuarantinedBytes:
-    """Bytes a writable open moved out of the log before writing to it."""
+    """Bytes a writable open moved out of the log before writing to it.
 
-    file: str  # the WAL file they came from
-    offset: int  # where in it
+    :ivar file: the name of the WAL file they came from.
+    :ivar offset: where they started in it, in bytes (0 for a whole file).
+    :ivar num_bytes: how many bytes: up to the last non-zero one, or the
+        file's size for a whole file.
+    :ivar stored_as: where they are now: a path relative to the log directory,
+        such as ``quarantine/recovery-1/wal-00000000000000000000.from-55``; the
+        copy of a range keeps its offsets from ``offset`` on.
+    """
+
+    file: str
+    offset: int
     num_bytes: int
-    stored_as: str  # path relative to the log directory
+    stored_as: str
 
 
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
-    """What opening (or inspecting) a log found, and what it discarded."""
+    """What opening (or inspecting) a log found, and what it discarded.
+
+    Places in the log are written ``"wal-... at offset N"`` (a file name and a
+    byte offset in it).
+
+    :ivar mode: the recovery mode's value: ``"point_in_time"``, ``"strict"`` or
+        ``"skip"``.
+    :ivar files: the names of the WAL files found, in order.
+    :ivar checksum_profile: the checksum profile of the log's frames
+        (``"crc32"`` or ``"crc32c"``), detected from the first valid frame;
+        None when there is none.
+    :ivar profile_detected_in: the place of that frame, or None.
+    :ivar records_replayed: the WAL records applied (queue creations, appends,
+        truncations, ...; an append of a batch is one record).
+    :ivar damages: each place recovery could not use, in log order.
+    :ivar collected_tail_num_bytes: bytes of continuation frames at the very
+        start of the log: the end of a record whose beginning was in a file
+        that garbage collection deleted. Expected, not damage.
+    :ivar stopped_at: where ``point_in_time`` or ``strict`` stopped replay, or
+        None if it read to the end.
+    :ivar discarded_records: the complete, valid records after the stop point
+        that were not replayed.
+    :ivar queues_touched: the names of the queues those records belong to,
+        sorted.
+    :ivar detached_files: the names of the files after a gap in the numbering
+        (a lost file), which were not replayed (``skip`` reads across the gap
+        and lists none).
+    :ivar resume_file: the name of the file the next write goes to, or None
+        when there is no file.
+    :ivar resume_offset: the offset in ``resume_file`` the next write goes to,
+        or None.
+    :ivar ended_at_end_marker: True when an all-zero frame header ended the
+        log, False when the files ran out.
+    :ivar quarantine_dir: where a writable ``open`` moved what it discarded,
+        relative to the log directory (``quarantine/recovery-N``); None when it
+        moved nothing, and always for ``inspect_log``.
+    :ivar quarantined: what it moved there, each range or file as a
+        ``QuarantinedBytes``.
+    """
 
     mode: str
     files: tuple[str, ...]
-    checksum_profile: str | None  # detected from the first valid frame; None if there is none
-    profile_detected_in: str | None  # "wal-... at offset N"
+    checksum_profile: str | None
+    profile_detected_in: str | None
     records_replayed: int
     damages: tuple[Damage, ...]
-    # Middle/Last frames at the start of the log: the end of a record whose
-    # beginning was in a file that GC deleted. Expected, not damage.
     collected_tail_num_bytes: int
-    # point_in_time / strict: where replay stopped ("wal-... at offset N"), if it did.
     stopped_at: str | None
-    # Complete, valid records after the stop point that were not replayed, and
-    # the queues they name.
     discarded_records: int
     queues_touched: tuple[str, ...]
-    # Files after a gap in the numbering (a lost file): not replayed.
     detached_files: tuple[str, ...]
-    # Where the log ends: the next write goes there.
     resume_file: str | None
     resume_offset: int | None
-    # True when an all-zero frame header ended the log, False when the files ran out.
     ended_at_end_marker: bool
-    # Filled by a writable open: what it moved to the quarantine folder.
     quarantine_dir: str | None = None
     quarantined: tuple[QuarantinedBytes, ...] = field(default_factory=tuple)
 
     @property
     def damaged_num_bytes(self) -> int:
+        """The bytes of all the damages (the sum of their ``num_bytes``)."""
         return sum(damage.num_bytes for damage in self.damages)
 
     @property
@@ -122,9 +195,14 @@ class RecoveryReport:
         return not (self.damages or self.discarded_records or self.detached_files or self.quarantined)
 
     def to_json_value(self) -> dict[str, Any]:
+        """The report as JSON values: a dict of the fields above, damages and
+        quarantined ranges as dicts of theirs (the ``report.json`` of a
+        quarantine, and the CLI's JSON)."""
         return asdict(self)
 
     def describe(self) -> str:
+        """The report as text for a person, one fact a line: what
+        ``mrecordlog dump --report`` prints."""
         lines = [
             f"recovery mode: {self.mode}",
             f"files: {', '.join(self.files) or '(none)'}",
