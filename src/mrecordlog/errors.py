@@ -11,13 +11,21 @@ from __future__ import annotations
 
 
 class MRecordLogError(Exception):
-    """Base of every error raised by this package."""
+    """Base of every error raised by this package.
+
+    :cvar kind: the error's name in the JSON interchange formats
+        (``results.jsonl``, the adapter protocol): ``"Error"`` here, one per
+        subclass (``"AlreadyExists"``, ``"IoError"``, ...).
+    """
 
     kind: str = "Error"
 
 
 class QueueAlreadyExists(MRecordLogError):
-    """``create_queue`` on a queue that exists."""
+    """``create_queue`` on a queue that exists.
+
+    :ivar queue: the queue's name.
+    """
 
     kind = "AlreadyExists"
 
@@ -27,7 +35,10 @@ class QueueAlreadyExists(MRecordLogError):
 
 
 class MissingQueue(MRecordLogError):
-    """An operation named a queue that does not exist."""
+    """An operation named a queue that does not exist.
+
+    :ivar queue: the name it gave.
+    """
 
     kind = "MissingQueue"
 
@@ -41,6 +52,10 @@ class PositionInPast(MRecordLogError):
 
     ``position == next_position - 1`` is not an error (it is the idempotent
     retry of the last append); anything lower is.
+
+    :ivar queue: the queue's name.
+    :ivar position: the position the append asked for.
+    :ivar next_position: the queue's next position when it was refused.
     """
 
     kind = "Past"
@@ -60,6 +75,10 @@ class PositionOverflow(MRecordLogError):
 
     Records may use positions up to ``MAX_RECORD_POSITION`` (2^64 - 2), so that
     the queue's next position always fits in the format's unsigned 64 bits.
+
+    :ivar queue: the queue's name.
+    :ivar position: the position of the batch's first record.
+    :ivar num_records: the number of records in the batch.
     """
 
     kind = "PositionOverflow"
@@ -80,9 +99,13 @@ class InvalidArgument(MRecordLogError, ValueError):
     payload that is not a C-contiguous buffer or is 2^32 bytes or more, a file
     size that is not a positive multiple of 32 KiB, an unknown persist action.
 
-    ``argument`` names the parameter refused (``"queue"``, ``"position"``,
-    ``"payloads"``, ...; None where the error is not about one parameter) and
-    ``queue`` the queue involved, when there is one."""
+    Also a ``ValueError``.
+
+    :ivar argument: the name of the parameter refused (``"queue"``,
+        ``"position"``, ``"payloads"``, ...), or None where the error is not
+        about one parameter.
+    :ivar queue: the queue involved, when the call names a valid one; else None.
+    """
 
     kind = "InvalidArgument"
 
@@ -93,7 +116,17 @@ class InvalidArgument(MRecordLogError, ValueError):
 
 
 class StorageError(MRecordLogError):
-    """An I/O error from the storage layer, naming the file and offset involved."""
+    """An I/O error from the storage layer, naming the file and offset involved.
+    A mutating call that raises it leaves the log fail-stopped (see
+    ``LogFailed``).
+
+    :ivar operation: what failed, such as ``"write"``, ``"fsync"``,
+        ``"create"`` or ``"rename to <destination>"``.
+    :ivar path: the file or directory it failed on.
+    :ivar offset: the byte offset in the file where it failed, or None.
+    :ivar cause: the ``OSError`` the operating system raised.
+    :ivar errno: that error's ``errno`` (``errno.ENOSPC``, ...), or None.
+    """
 
     kind = "IoError"
 
@@ -115,7 +148,16 @@ class StorageError(MRecordLogError):
 
 
 class CorruptionError(MRecordLogError):
-    """The log's files cannot be replayed into a consistent state."""
+    """The log's files cannot be replayed into a consistent state, or
+    ``strict`` recovery refuses their damage. Raised by ``open`` (which has
+    then changed nothing on disk) and ``inspect_log``. Each attribute is None
+    when unknown or not relevant.
+
+    :ivar file: the name of the WAL file where the problem is.
+    :ivar offset: its byte offset in that file.
+    :ivar queue: the queue of the record involved.
+    :ivar position: the position of the record involved.
+    """
 
     kind = "Corruption"
 
@@ -139,7 +181,13 @@ class CorruptionError(MRecordLogError):
 
 
 class RecordDecodeError(CorruptionError):
-    """Bytes that do not decode as a record; ``offset`` is within the record."""
+    """Bytes that do not decode as a record. Recovery catches it and reports
+    an ``undecodable_record`` damage: it does not escape ``open``.
+
+    :ivar reason: why the bytes do not decode.
+    :ivar offset: the byte offset within the record (not the file) where
+        decoding failed.
+    """
 
     def __init__(self, reason: str, *, offset: int) -> None:
         super().__init__(f"undecodable record: {reason} (at byte {offset} of the record)")
@@ -148,7 +196,13 @@ class RecordDecodeError(CorruptionError):
 
 
 class ChecksumProfileMismatch(MRecordLogError):
-    """``open`` was asked for one checksum profile and the log uses the other."""
+    """``open`` was asked for one checksum profile and the log uses the other.
+
+    :ivar requested: the profile asked for (``"crc32"`` or ``"crc32c"``).
+    :ivar detected: the profile of the log's frames.
+    :ivar file: the WAL file of the first valid frame, where it was detected.
+    :ivar offset: that frame's byte offset in the file.
+    """
 
     kind = "ChecksumProfileMismatch"
 
@@ -165,7 +219,13 @@ class ChecksumProfileMismatch(MRecordLogError):
 
 
 class FileSizeMismatch(MRecordLogError):
-    """``open`` was asked for a file size other than the existing files' size."""
+    """``open`` was asked for a file size other than the existing files' size.
+
+    :ivar requested: the ``file_num_bytes`` asked for.
+    :ivar found: the size the existing files were created with (their most
+        common size), in bytes.
+    :ivar file: the name of a file of that size.
+    """
 
     kind = "FileSizeMismatch"
 
@@ -178,7 +238,16 @@ class FileSizeMismatch(MRecordLogError):
 
 class LogFailed(MRecordLogError):
     """The log refuses mutations after an I/O error whose effect on disk is
-    unknown (fail-stop); reopen it to recover from what the disk holds."""
+    unknown (fail-stop); reopen it to recover from what the disk holds.
+    ``close`` raises it too, after releasing the files, when calls that
+    returned before the failure left bytes it could not persist.
+
+    :ivar cause: the original error (a ``StorageError``, or a ``LogForked`` in
+        a child process).
+    :ivar unpersisted: from ``close``: the file and offset from which bytes of
+        calls that returned were never written (or never fsynced, under a
+        ``FLUSH_AND_FSYNC`` policy); None otherwise.
+    """
 
     kind = "FailStop"
 
@@ -194,12 +263,15 @@ class LogFailed(MRecordLogError):
             )
         super().__init__(message)
         self.cause = cause
-        # What a ``close`` of the fail-stopped log could not persist, or None.
         self.unpersisted = unpersisted
 
 
 class QueueModifiedDuringIteration(MRecordLogError, RuntimeError):
-    """A ``range`` iterator was advanced after its queue was truncated or deleted."""
+    """A ``range`` iterator was advanced after its queue was truncated or
+    deleted. Also a ``RuntimeError``.
+
+    :ivar queue: the queue's name.
+    """
 
     kind = "ConcurrentModification"
 
@@ -209,7 +281,10 @@ class QueueModifiedDuringIteration(MRecordLogError, RuntimeError):
 
 
 class LogLocked(MRecordLogError):
-    """Another open log (in this process or another) holds the directory."""
+    """Another open log (in this process or another) holds the directory.
+
+    :ivar directory: the log directory.
+    """
 
     kind = "Locked"
 
@@ -219,7 +294,11 @@ class LogLocked(MRecordLogError):
 
 
 class LogClosed(MRecordLogError):
-    """An operation on a log that was closed."""
+    """An operation on a log that was closed, or a ``range`` iterator advanced
+    after its log was closed.
+
+    :ivar directory: the log's directory.
+    """
 
     kind = "Closed"
 
@@ -232,7 +311,12 @@ class UnexpectedEntry(MRecordLogError):
     """The log directory holds an entry the log cannot own under one of its
     names: a directory, symlink or fifo named like a WAL file, or a
     ``quarantine`` that is not a directory. Nothing was changed; move the
-    entry away and open again."""
+    entry away and open again.
+
+    :ivar path: the entry's path.
+    :ivar entry_kind: what it is: ``"directory"``, ``"symlink"``, ``"file"``
+        or ``"other"``.
+    """
 
     kind = "UnexpectedEntry"
 
@@ -244,7 +328,10 @@ class UnexpectedEntry(MRecordLogError):
 
 class FileNumbersExhausted(MRecordLogError):
     """An append would need a WAL file after ``wal-18446744073709551615``, the
-    last name the format has; nothing was written, and the log stays usable."""
+    last name the format has; nothing was written, and the log stays usable.
+
+    :ivar file: the name of the last file.
+    """
 
     kind = "FileNumbersExhausted"
 
@@ -258,7 +345,11 @@ class LogForked(MRecordLogError):
 
     The child's copy is fail-stopped at the fork (mutations raise ``LogFailed``
     whose ``cause`` is this error; reads still work) and holds no lock: the
-    files belong to the process that opened them. A child opens its own log."""
+    files belong to the process that opened them. A child opens its own log.
+
+    :ivar directory: the log's directory.
+    :ivar parent_pid: the process id of the process that opened it.
+    """
 
     kind = "Forked"
 
@@ -277,11 +368,15 @@ class CapacityExceeded(MRecordLogError):
     or changed; the log stays usable, and truncating or deleting queues makes
     room.
 
-    ``limit_kind`` is ``"memory"`` (measured against
-    ``resource_usage().memory_used_bytes``) or ``"disk"`` (against
-    ``disk_used_bytes``); ``limit`` the limit, ``used`` the figure before the
-    call, ``needed`` what the call would add to it, ``queue`` the queue and
-    ``operation`` the call refused (``"append"`` or ``"create_queue"``)."""
+    :ivar limit_kind: which limit: ``"memory"`` (measured against
+        ``resource_usage().memory_used_bytes``) or ``"disk"`` (against
+        ``disk_used_bytes``).
+    :ivar limit: the limit, in bytes.
+    :ivar used: the figure before the call, in bytes.
+    :ivar needed: what the call would add to it, in bytes.
+    :ivar queue: the queue of the call.
+    :ivar operation: the call refused: ``"append"`` or ``"create_queue"``.
+    """
 
     kind = "CapacityExceeded"
 
