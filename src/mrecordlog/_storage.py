@@ -22,10 +22,14 @@ from mrecordlog.errors import LogLocked, StorageError
 
 
 class StorageFile(Protocol):
-    """An open file. Offsets are absolute; nothing depends on a file cursor."""
+    """An open file, as a ``Storage`` opens or creates it. Offsets and sizes are
+    in bytes from the start of the file; nothing depends on a file cursor.
+    Every method raises ``StorageError`` on failure, never a bare ``OSError``."""
 
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """The path the file was opened at (what errors name)."""
+        ...
 
     def read_at(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes from ``offset``; fewer only at the end of the file."""
@@ -44,7 +48,9 @@ class StorageFile(Protocol):
         durable once synced)."""
         ...
 
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The file's current size, in bytes."""
+        ...
 
     def next_data(self, offset: int) -> int:
         """An offset at or after ``offset`` before which every byte is zero
@@ -52,11 +58,17 @@ class StorageFile(Protocol):
         always correct; a sparse-aware file can skip holes."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the file; the log does not use it afterwards."""
+        ...
 
 
 class Storage(Protocol):
-    """A directory tree of regular files."""
+    """A directory tree of regular files: the only way the log reaches the
+    disk. Give one to ``open`` or ``inspect_log`` as ``storage=`` (the default
+    is ``OsStorage``): to inject faults, or to keep the files elsewhere. Paths
+    are ``str``; every method raises ``StorageError`` on failure (never a bare
+    ``OSError``), naming the path and, where there is one, the offset."""
 
     def list_files(self, directory: str) -> list[str]:
         """Names of the regular files (not symlinks, not directories) in ``directory``."""
@@ -66,7 +78,10 @@ class Storage(Protocol):
         """Every entry of ``directory``, whatever its kind (symlinks not followed)."""
         ...
 
-    def is_dir(self, path: str) -> bool: ...
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is an existing directory (False when nothing is
+        there)."""
+        ...
 
     def make_dirs(self, path: str) -> None:
         """Create ``path`` and missing parents (no error if it exists)."""
@@ -76,9 +91,13 @@ class Storage(Protocol):
         """Create a new file (it must not exist) of ``size`` zero bytes, opened read-write."""
         ...
 
-    def open_file(self, path: str, *, writable: bool) -> StorageFile: ...
+    def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        """Open an existing file, read-write when ``writable``, else read-only."""
+        ...
 
-    def remove_file(self, path: str) -> None: ...
+    def remove_file(self, path: str) -> None:
+        """Delete a file; durable once its directory is synced."""
+        ...
 
     def rename(self, source: str, destination: str) -> None:
         """Atomically move a file (``destination`` must not exist); durable once
@@ -90,8 +109,9 @@ class Storage(Protocol):
         ...
 
     def lock_dir(self, path: str) -> DirectoryLock:
-        """Take the directory for exclusive use by this process's log; raises
-        ``LogLocked`` if another holder has it."""
+        """Take the directory for exclusive use by one open log; raises
+        ``LogLocked`` if another holder has it. Returns a lock whose
+        ``release()`` gives the directory back (the log calls it on ``close``)."""
         ...
 
 
@@ -289,9 +309,13 @@ def _entry_kind(entry: os.DirEntry[str]) -> EntryKind:
 
 
 class OsStorage:
-    """``Storage`` on the real file system, through ``os`` calls."""
+    """``Storage`` on the real file system, through ``os`` calls: the default
+    storage of ``open`` and ``inspect_log``. Subclass it to change a few calls
+    (to inject faults, say) and keep the others."""
 
     def list_files(self, directory: str) -> list[str]:
+        """Names of the regular files in ``directory`` (``os.scandir``; symlinks
+        and directories left out)."""
         try:
             with os.scandir(directory) as entries:
                 return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
@@ -299,6 +323,8 @@ class OsStorage:
             raise StorageError("list", directory, exc) from exc
 
     def list_entries(self, directory: str) -> dict[str, EntryKind]:
+        """Every entry of ``directory`` and its kind (``"file"``,
+        ``"directory"``, ``"symlink"`` or ``"other"``), symlinks not followed."""
         try:
             with os.scandir(directory) as entries:
                 return {entry.name: _entry_kind(entry) for entry in entries}
@@ -306,6 +332,8 @@ class OsStorage:
             raise StorageError("list", directory, exc) from exc
 
     def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory (``os.stat``, following symlinks);
+        False when it does not exist."""
         try:
             return stat.S_ISDIR(os.stat(path).st_mode)
         except FileNotFoundError:
@@ -314,12 +342,17 @@ class OsStorage:
             raise StorageError("stat", path, exc) from exc
 
     def make_dirs(self, path: str) -> None:
+        """Create ``path`` and its missing parents (``os.makedirs``); nothing if
+        it exists."""
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
             raise StorageError("mkdir", path, exc) from exc
 
     def create_file(self, path: str, size: int) -> StorageFile:
+        """Create ``path`` (it must not exist) and give it ``size`` zero bytes
+        with ``ftruncate``, opened read-write. If sizing it fails, the file is
+        removed again (best effort) before the error is raised."""
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as exc:
@@ -336,6 +369,7 @@ class OsStorage:
         return OsFile(fd, path)
 
     def open_file(self, path: str, *, writable: bool) -> StorageFile:
+        """Open an existing file, read-write when ``writable``, else read-only."""
         flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_CLOEXEC
         try:
             fd = os.open(path, flags)
@@ -344,12 +378,18 @@ class OsStorage:
         return OsFile(fd, path)
 
     def remove_file(self, path: str) -> None:
+        """Delete a file (``os.remove``)."""
         try:
             os.remove(path)
         except OSError as exc:
             raise StorageError("remove", path, exc) from exc
 
     def lock_dir(self, path: str) -> DirectoryLock:
+        """Take an exclusive ``flock`` on the directory itself, without waiting:
+        no lock file is created and the lock dies with the process; raises
+        ``LogLocked`` when another open log, in this process or another, holds
+        it. A child made by ``os.fork`` closes its copy, leaving the lock to
+        the parent."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
@@ -364,6 +404,8 @@ class OsStorage:
         return OsDirectoryLock(fd)
 
     def rename(self, source: str, destination: str) -> None:
+        """Move a file with ``os.rename`` (atomic within a file system); a
+        ``destination`` that exists is refused first."""
         try:
             if os.path.lexists(destination):
                 raise FileExistsError(errno.EEXIST, "destination exists", destination)
@@ -372,6 +414,8 @@ class OsStorage:
             raise StorageError(f"rename to {destination}", source, exc) from exc
 
     def sync_dir(self, path: str) -> None:
+        """fsync the directory, making its entries (creations, removals,
+        renames) durable."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
