@@ -40,34 +40,72 @@ from mrecordlog.outcomes import Record
 
 @dataclass(frozen=True, slots=True)
 class FileSummary:
+    """One WAL file in a ``LogSummary``.
+
+    :ivar name: the file's name (``wal-...``).
+    :ivar size: its size, in bytes.
+    :ivar live_records: the retained records attributed to it (for garbage
+        collection: the file it keeps alive is the one a record's writing
+        began in).
+    :ivar live_payload_bytes: the payload bytes of those records.
+    """
+
     name: str
     size: int
-    live_records: int  # retained records attributed to this file
+    live_records: int
     live_payload_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
 class QueueReport:
+    """One queue in a ``LogSummary``.
+
+    :ivar name: the queue's name.
+    :ivar next_position: the position its next append would get.
+    :ivar first_position: its first retained position, or None when it is
+        empty.
+    :ivar last_position: its last retained position, or None when it is empty.
+    :ivar records: the number of records it retains.
+    :ivar payload_bytes: their payload bytes.
+    :ivar oldest_file: the name of the oldest file holding one of its records
+        (the file it keeps from being collected), or None when it is empty.
+    """
+
     name: str
     next_position: int
-    first_position: int | None  # None when the queue is empty
+    first_position: int | None
     last_position: int | None
     records: int
     payload_bytes: int
-    oldest_file: str | None  # the oldest file holding one of its records
+    oldest_file: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class LogSummary:
+    """What ``summarize_log`` found: what ``open`` with its recovery mode would
+    recover, file by file and queue by queue.
+
+    :ivar directory: the log directory, as given.
+    :ivar recovery: the recovery mode's value (``"point_in_time"``, ...).
+    :ivar checksum_profile: ``"crc32"`` or ``"crc32c"``; None when no valid
+        frame was read.
+    :ivar file_num_bytes: the size each file was read as, in bytes.
+    :ivar files: each WAL file, in order.
+    :ivar queues: each queue, sorted by name.
+    :ivar report: the recovery report of the replay.
+    """
+
     directory: str
     recovery: str
-    checksum_profile: str | None  # None when no valid frame was read
+    checksum_profile: str | None
     file_num_bytes: int
     files: tuple[FileSummary, ...]
     queues: tuple[QueueReport, ...]
     report: RecoveryReport
 
     def to_json_value(self) -> dict[str, object]:
+        """The summary as JSON values: what ``mrecordlog summary --json``
+        prints (the fields above but ``report``, and ``clean``: the report's)."""
         return {
             "directory": self.directory,
             "recovery": self.recovery,
@@ -98,6 +136,7 @@ class LogSummary:
         }
 
     def describe(self) -> str:
+        """The summary as text for a person: what ``mrecordlog summary`` prints."""
         live = sum(f.live_records for f in self.files)
         lines = [
             f"log: {self.directory}",
@@ -192,45 +231,88 @@ def read_records(
 
 @dataclass(frozen=True, slots=True)
 class ModeOutcome:
-    """What one recovery mode makes of the files."""
+    """What one recovery mode makes of the files (in a ``Verification``).
+
+    :ivar mode: the recovery mode's value (``"point_in_time"``, ...).
+    :ivar refusal: why the mode refuses to open the log (``strict``'s
+        ``CorruptionError``, as text), or None; a refusing mode's counts are 0.
+    :ivar queues: the number of queues it recovers.
+    :ivar records: the number of retained records it recovers.
+    :ivar records_replayed: the WAL records it applies (an append of several
+        records is one).
+    :ivar discarded_records: the complete WAL records after its stop point.
+    :ivar damages: every damage it reports.
+    :ivar resume: where the next write would go (``"wal-... at offset N"``),
+        or None.
+    """
 
     mode: str
-    refusal: str | None  # why the mode refuses to open the log (strict), else None
+    refusal: str | None
     queues: int
-    records: int  # retained records it recovers
-    records_replayed: int  # WAL records (an append of several records is one)
-    discarded_records: int  # complete WAL records after its stop point
+    records: int
+    records_replayed: int
+    discarded_records: int
     damages: tuple[Damage, ...]
-    resume: str | None  # where the next write would go
+    resume: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class FileFrames:
     """One file's frames, read block by block up to its end marker (an
-    all-zero frame header) or its end."""
+    all-zero frame header) or its end.
+
+    :ivar name: the file's name (``wal-...``).
+    :ivar size: its size, in bytes.
+    :ivar frames: the valid frames.
+    :ivar damaged_frames: the damaged frames (or rests of a block) a reader
+        skips.
+    """
 
     name: str
     size: int
-    frames: int  # valid frames
-    damaged_frames: int  # frames (or rest of a block) a reader skips
+    frames: int
+    damaged_frames: int
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
+    """What ``verify_log`` found: each file's frames, what each recovery mode
+    makes of the files, and every finding.
+
+    :ivar directory: the log directory, as given.
+    :ivar recovery: the value of the mode whose end of the log defines
+        ``stale``.
+    :ivar checksum_profile: ``"crc32"`` or ``"crc32c"``; None when no valid
+        frame was read.
+    :ivar file_num_bytes: the log's file size, in bytes.
+    :ivar files: each WAL file's frames, in order.
+    :ivar modes: what each recovery mode makes of the files, one per mode.
+    :ivar stale: the non-zero bytes after the end of the log (as ``recovery``
+        finds it), which a writable ``open`` would move to the quarantine:
+        each with ``file``, ``offset``, ``num_bytes`` (up to its last non-zero
+        byte) and ``whole_file`` (a file after the one writing resumes in).
+    :ivar findings: what is wrong, one line each: damage, records a mode
+        discards, a refusal, data after the end, a file of another size than
+        the log's, modes that keep different records. Empty when clean.
+    """
+
     directory: str
-    recovery: str  # the mode whose end of the log defines ``stale``
+    recovery: str
     checksum_profile: str | None
     file_num_bytes: int
     files: tuple[FileFrames, ...]
     modes: tuple[ModeOutcome, ...]
-    stale: tuple[StaleBytes, ...]  # after the end (as ``recovery`` finds it), what a writable open quarantines
-    findings: tuple[str, ...]  # one line each; empty when clean
+    stale: tuple[StaleBytes, ...]
+    findings: tuple[str, ...]
 
     @property
     def clean(self) -> bool:
+        """Nothing was found (``findings`` is empty)."""
         return not self.findings
 
     def to_json_value(self) -> dict[str, object]:
+        """The verification as JSON values: what ``mrecordlog verify --json``
+        prints (``stale`` as ``stale_after_end``)."""
         return {
             "directory": self.directory,
             "recovery": self.recovery,
@@ -271,6 +353,9 @@ class Verification:
         }
 
     def describe(self) -> str:
+        """The verification as text for a person, ending with the verdict
+        (``clean``, or ``damaged`` and the findings): what ``mrecordlog
+        verify`` prints."""
         lines = [
             f"log: {self.directory}",
             f"checksum profile: {self.checksum_profile or '(undetermined: no valid frame)'}",
