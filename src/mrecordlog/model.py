@@ -20,16 +20,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_U64 = 2**64 - 1
-# A queue's next position must stay representable in u64.
+"""The largest position an argument may give (2^64 - 1): positions are
+unsigned 64-bit integers."""
 MAX_RECORD_POSITION = MAX_U64 - 1
+"""The largest position a record may have (2^64 - 2), so that a queue's next
+position stays representable in 64 bits; an append past it is refused
+(``PositionOverflow``)."""
 MAX_QUEUE_NAME_BYTES = 65535
+"""The longest queue name, in UTF-8 bytes."""
 MAX_PAYLOAD_BYTES = 2**32 - 1
-# What ``memory_used_bytes`` counts per retained record besides its payload.
+"""The largest payload, in bytes (2^32 - 1)."""
 RECORD_OVERHEAD_NUM_BYTES = 16
+"""What ``memory_used_bytes`` counts per retained record besides its payload
+bytes."""
 
 
 class ModelError(Exception):
-    """An operation the specification refuses; ``kind`` is the interchange error name."""
+    """An operation the specification refuses.
+
+    :ivar kind: the interchange name of the error (``"MissingQueue"``,
+        ``"Past"``, ...), the ``kind`` of the exception the log raises.
+    """
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -38,6 +49,14 @@ class ModelError(Exception):
 
 @dataclass
 class QueueModel:
+    """One queue of a ``Model``.
+
+    :ivar next_position: the position its next append without an explicit
+        position gets.
+    :ivar records: its retained records, ``(position, payload)`` in position
+        order.
+    """
+
     next_position: int = 0
     records: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -67,7 +86,14 @@ class Model:
     append or a create_queue that would take ``memory_used_bytes`` past it is
     refused with ``CapacityExceeded`` and changes nothing. (The disk limit is
     measured on files, which the model does not have: the state machine
-    checks it against the core's file figures.)"""
+    checks it against the core's file figures.)
+
+    An operation the specification refuses raises ``ModelError`` and changes
+    nothing.
+
+    :ivar queues: each queue's ``QueueModel``, by name.
+    :ivar max_memory_bytes: the memory limit, or None.
+    """
 
     def __init__(self, max_memory_bytes: int | None = None) -> None:
         self.queues: dict[str, QueueModel] = {}
@@ -89,6 +115,7 @@ class Model:
             raise ModelError("CapacityExceeded", f"{needed} more bytes of memory would pass max_memory_bytes={limit}")
 
     def copy(self) -> Model:
+        """An independent (deep) copy."""
         return copy.deepcopy(self)
 
     def _queue(self, queue: str) -> QueueModel:
@@ -99,6 +126,8 @@ class Model:
     # -- operations ----------------------------------------------------------
 
     def create_queue(self, queue: str) -> None:
+        """Create an empty queue at next position 0 (``AlreadyExists`` if it
+        exists)."""
         _check_name(queue)
         if queue in self.queues:
             raise ModelError("AlreadyExists", f"queue {queue!r} already exists")
@@ -106,6 +135,8 @@ class Model:
         self.queues[queue] = QueueModel()
 
     def delete_queue(self, queue: str) -> None:
+        """Delete the queue and its records (``MissingQueue`` if it does not
+        exist)."""
         _check_name(queue)
         self._queue(queue)
         del self.queues[queue]
@@ -148,14 +179,20 @@ class Model:
     # -- observation ---------------------------------------------------------
 
     def last_position(self, queue: str) -> int | None:
+        """The position of the queue's last retained record, or None when it
+        is empty."""
         records = self._queue(queue).records
         return records[-1][0] if records else None
 
     def last_record(self, queue: str) -> tuple[int, bytes] | None:
+        """The queue's last retained record as ``(position, payload)``, or None
+        when it is empty."""
         records = self._queue(queue).records
         return records[-1] if records else None
 
     def range(self, queue: str, start: int | None = None, end: int | None = None) -> list[tuple[int, bytes]]:
+        """The queue's records with ``start <= position < end`` (a bound of
+        None: no bound), as ``(position, payload)`` in position order."""
         return [
             (p, payload)
             for p, payload in self._queue(queue).records
@@ -175,6 +212,8 @@ class Model:
         }
 
     def state_json(self) -> str:
+        """The canonical state JSON, as text: sorted keys, no spaces, one
+        trailing newline (what ``LogState.to_canonical_json`` gives)."""
         return json.dumps(self.state_json_value(), sort_keys=True, separators=(",", ":")) + "\n"
 
     # -- interchange ---------------------------------------------------------
