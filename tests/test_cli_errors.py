@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -174,6 +175,57 @@ def test_a_campaign_off_a_terminal_prints_progress_lines_and_keeps_stdout_clean(
         assert "images" in line
     quiet = _cli(campaign, "--budget", "0.5", "--json", cwd=tmp_path, env=_env(**{PROGRESS_INTERVAL_ENV: "0"}))
     assert quiet.stderr == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="the platform has no pseudo-terminals")
+@pytest.mark.parametrize("campaign", ["crashcheck", "fuzz"])
+def test_a_campaign_on_a_terminal_draws_a_bar_to_100_percent_and_keeps_stdout_clean(
+    campaign: str, tmp_path: Path
+) -> None:
+    """stderr a terminal (a pseudo-terminal), stdout a pipe: the bar on
+    stderr ends full, with the report's counts; stdout is the report alone."""
+    import fcntl  # POSIX only, like the pseudo-terminal
+    import termios
+
+    controller, terminal = os.openpty()
+    # A new pseudo-terminal is 0 columns wide: give it a terminal's size.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mrecordlog", campaign, "--budget", "1.5", "--workers", "1"],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            cwd=tmp_path,
+            env=_env(),
+        )
+        os.close(terminal)
+        terminal = -1
+        drawn = bytearray()
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the command closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        stdout = process.communicate(timeout=120)[0].decode()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    assert process.returncode in (0, 1), drawn
+    screen = drawn.decode(errors="replace")
+    assert "Traceback" not in screen
+    # The last state drawn (a terminal's line ends are \r\n; the bar redraws after \r).
+    last = [part.strip() for part in screen.replace("\n", "\r").split("\r") if part.strip()][-1]
+    assert last.startswith("100%|"), screen
+    assert "images" in last, last
+    assert "violation(s)" in last, last
+    assert not any(line.startswith(f"mrecordlog {campaign}:") for line in screen.splitlines()), screen
+    assert "%|" not in stdout
+    assert "\r" not in stdout
+    assert "violations" in stdout
 
 
 def test_the_exhaustive_mode_counts_its_traces_in_its_progress_lines(tmp_path: Path) -> None:
@@ -432,3 +484,18 @@ def test_numeric_options_are_range_checked_while_parsing(
     assert captured.out == ""
     _assert_one_line(captured.err)
     assert says in captured.err
+
+
+def test_the_library_imports_neither_the_progress_bar_nor_the_campaigns() -> None:
+    """tqdm is the command's dependency, and the campaign modules are loaded
+    by their commands: ``import mrecordlog`` (and ``--version``) start without them."""
+    probe = (
+        "import sys, mrecordlog, mrecordlog.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'mrecordlog.oracle.crashcheck', 'mrecordlog.oracle.fuzz', 'mrecordlog.oracle.conformance'))))"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=_env())
+    assert run.stdout.strip() == "[]"
+    alone = "import sys, mrecordlog; print('tqdm' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", alone], capture_output=True, text=True, check=True, env=_env())
+    assert run.stdout.strip() == "False"

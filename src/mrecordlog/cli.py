@@ -35,6 +35,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from tqdm import tqdm
+
 from mrecordlog import __version__
 from mrecordlog._codec import MAX_U64, ChecksumProfile
 from mrecordlog._recovery import RecoveryMode
@@ -563,6 +565,10 @@ def _progress_interval() -> float | None:
     return value or None
 
 
+_BAR_STEPS = 1000
+_BAR_FORMAT = "{percentage:3.0f}%|{bar}| {elapsed} {postfix}"
+
+
 class _Progress:
     """A campaign's progress on stderr: a bar on a terminal (not with
     --json), else one line every ``interval`` seconds, so that a CI log shows
@@ -577,13 +583,20 @@ class _Progress:
         self.started = time.monotonic()
         self.last_line = self.started
         self.counts: str | None = None
-        self.shown = False
+        self._tqdm: tqdm[NoReturn] | None = None
 
     def update(self, fraction: float, counts: str) -> None:
         self.counts = counts
         if self.bar:
-            _bar(fraction, counts)
-            self.shown = True
+            if self._tqdm is None:
+                # Thousandths of the budget (or of the traces): the bar moves
+                # with the fraction the campaign reports, its counts after it.
+                self._tqdm = tqdm(
+                    total=_BAR_STEPS, file=sys.stderr, bar_format=_BAR_FORMAT, dynamic_ncols=True, leave=True
+                )
+            self._tqdm.n = min(_BAR_STEPS, max(0, round(fraction * _BAR_STEPS)))
+            self._tqdm.set_postfix_str(counts, refresh=False)
+            self._tqdm.refresh()
         elif self.interval is not None and time.monotonic() - self.last_line >= self.interval:
             self.last_line = time.monotonic()
             _err(
@@ -592,9 +605,9 @@ class _Progress:
             )
 
     def finish(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            self.shown = False
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
 
     def interrupted(self) -> str:
         """The one line printed at Ctrl-C: how far the campaign came."""
@@ -612,13 +625,6 @@ def _start_progress(command: str, json_output: bool, unit: str = "the budget") -
     progress = _Progress(command, json_output=json_output, unit=unit)
     _running.append(progress)
     return progress
-
-
-def _bar(fraction: float, counts: str) -> None:
-    width = 30
-    filled = int(width * fraction)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {counts}")
-    sys.stderr.flush()
 
 
 def _crash_counts(report: CampaignReport) -> str:
