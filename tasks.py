@@ -152,6 +152,7 @@ NOT_SOURCE = {
     ".pytest_cache",
     ".hypothesis",
     ".bench-tmp",
+    "site",  # the docs build's output (CI builds it while the compiled build copies the tree)
 }
 # Environment variables that could make the fresh environment see the source tree.
 LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "MYPYPATH", "VIRTUAL_ENV")
