@@ -35,8 +35,6 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from tqdm import tqdm
-
 from mrecordlog import __version__
 from mrecordlog._codec import MAX_U64, ChecksumProfile
 from mrecordlog._recovery import RecoveryMode
@@ -54,7 +52,10 @@ from mrecordlog.outcomes import Record
 # The campaigns (conformance, crashcheck, fuzz, merge-reports) import their
 # modules when they run: the other commands start without them, about a fifth
 # sooner (an operator's `summary` or `read`, and the tests, start it often).
+# So is tqdm, by the first bar drawn (importing it takes longer than a summary).
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from mrecordlog.oracle.conformance import ConformanceReport
     from mrecordlog.oracle.crashcheck import CampaignReport
     from mrecordlog.oracle.fuzz import FuzzReport
@@ -589,6 +590,8 @@ class _Progress:
         self.counts = counts
         if self.bar:
             if self._tqdm is None:
+                from tqdm import tqdm
+
                 # Thousandths of the budget (or of the traces): the bar moves
                 # with the fraction the campaign reports, its counts after it.
                 self._tqdm = tqdm(
